@@ -1,0 +1,3 @@
+from nccli.cli.main import main
+
+main()

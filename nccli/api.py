@@ -1,0 +1,176 @@
+"""The Python API: encode media into .ncc bytes and decode them back.
+
+    import nccli
+    data = nccli.encode("photo.png", codec="webp", quality=80)
+    pixels, info = nccli.decode(data)
+
+The CLI is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from nccli import container
+from nccli.codecs.base import Codec, default_codec, get_codec
+from nccli.container.constants import ICC_PROFILE
+from nccli.errors import InvalidInputError, UsageError
+from nccli.media.image import Image, convert_mode, read_image
+
+Source = str | Path | bytes | np.ndarray | Image
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded file: the media and the header it was restored from."""
+
+    media: Image
+    header: container.Header
+
+
+def encode(
+    source: Source,
+    codec: str | None = None,
+    *,
+    bpp: float | None = None,
+    metadata: dict[str, str] | None = None,
+    **params: Any,
+) -> bytes:
+    """Compress an image (path, encoded bytes, array or Image) into a .ncc container.
+
+    ``params`` are the codec's parameters in its own scale (see ``nccli codecs``); ``bpp``
+    instead searches the rate parameter for the largest file at or below that many bits per
+    pixel, measured on the whole container.
+    """
+    media = load_media(source)
+    backend = get_codec(codec) if codec else default_codec("image")
+    if backend.modality != "image":
+        raise UsageError(f"codec {backend.name} is for {backend.modality}, not image")
+    backend.check(media)
+    resolved = backend.resolve_params(params)
+    if bpp is not None:
+        return encode_to_bpp(media, backend, resolved, bpp, metadata or {})
+    return _pack(media, backend, resolved, metadata or {})
+
+
+def decode(data: bytes | BinaryIO | str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Decode a .ncc container into (H x W x C array, header as a dict)."""
+    result = decode_media(data)
+    info = result.header.to_dict()
+    info["icc_profile"] = result.media.icc_profile
+    return result.media.pixels, info
+
+
+def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
+    """Decode a .ncc container into an Image with its header."""
+    if isinstance(data, (str, Path)):
+        data = Path(data).read_bytes()
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    parsed = container.load(stream)
+    header = parsed.header
+    if header.modality != "image":
+        raise UsageError(f"file holds {header.modality}, which this nccli cannot decode yet")
+    backend = get_codec(header.codec)
+    if header.codec_version > backend.version:
+        raise InvalidInputError(
+            f"file needs {header.codec} codec version {header.codec_version}; this nccli has "
+            f"version {backend.version}: upgrade nccli"
+        )
+    image = backend.decode(header, parsed.payloads())
+    media = header.media
+    if (image.width, image.height) != (media["width"], media["height"]):
+        raise InvalidInputError(
+            f"payload decodes to {image.width}x{image.height}, header says "
+            f"{media['width']}x{media['height']}"
+        )
+    if image.bit_depth != media["bit_depth"]:
+        raise InvalidInputError(f"payload decodes to {image.bit_depth}-bit samples")
+    image = convert_mode(image, media["mode"])
+    icc = parsed.payloads(ICC_PROFILE)
+    return Decoded(Image(image.pixels, icc[0] if icc else None), header)
+
+
+def load_media(source: Source) -> Image:
+    """Turn any accepted source into an Image."""
+    if isinstance(source, Image):
+        return source
+    if isinstance(source, np.ndarray):
+        return Image(source)
+    if isinstance(source, (str, Path)):
+        return read_image(Path(source).read_bytes())
+    if isinstance(source, (bytes, bytearray)):
+        return read_image(bytes(source))
+    raise UsageError(f"cannot encode a {type(source).__name__}")
+
+
+def encode_to_bpp(
+    media: Image,
+    backend: Codec,
+    params: dict[str, Any],
+    target: float,
+    metadata: dict[str, str],
+) -> bytes:
+    """Largest container at or below ``target`` bits per pixel, by bisection on rate_param.
+
+    Only settings whose real file size was measured at or below the target are kept, so the
+    result never overshoots even where size is not monotonic in the parameter.
+    """
+    if backend.rate_param is None:
+        raise UsageError(f"codec {backend.name} has no rate parameter; --bpp does not apply")
+    if not target > 0:
+        raise UsageError(f"--bpp must be positive, not {target}")
+    spec = backend.param(backend.rate_param)
+    pixels = media.width * media.height
+
+    def attempt(value: float) -> bytes:
+        return _pack(media, backend, {**params, spec.name: spec.kind(value)}, metadata)
+
+    low, high = spec.low, spec.high
+    best = attempt(low)
+    if len(best) * 8 / pixels > target:
+        raise UsageError(
+            f"{backend.name} cannot reach {target} bpp on this image: its lowest {spec.name} "
+            f"gives {len(best) * 8 / pixels:.4f} bpp"
+        )
+    step, digits = (1, 0) if spec.kind is int else (0.02, 2)
+    while high - low > step:
+        middle = round((low + high) / 2, digits)
+        candidate = attempt(middle)
+        if len(candidate) * 8 / pixels <= target:
+            low, best = middle, candidate
+        else:
+            high = middle
+    top = attempt(high)
+    return top if len(top) * 8 / pixels <= target else best
+
+
+def _pack(media: Image, backend: Codec, params: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    encoded = backend.encode(media, params)
+    header = container.Header(
+        codec=backend.name,
+        codec_version=backend.version,
+        modality="image",
+        media=media.descriptor(),
+        params=params,
+        fields=encoded.fields,
+        model=encoded.model,
+        entropy_coder=encoded.entropy_coder,
+        metadata=metadata,
+        writer=f"nccli {__version__}",
+    )
+    chunks = [(container.DATA, payload) for payload in encoded.chunks]
+    if media.icc_profile:
+        chunks.append((ICC_PROFILE, media.icc_profile))
+    return container.dumps(header, chunks)
+
+
+try:
+    __version__ = version("nccli")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"

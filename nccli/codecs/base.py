@@ -1,0 +1,145 @@
+"""The Codec protocol every backend implements, and the registry that finds backends.
+
+Backends register through the entry-point group ``nccli.codecs``; built-in ones do so in
+nccli's own pyproject.toml, so a third-party package adds a codec the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+from nccli.container.header import CoderRef, Header, ModelRef
+from nccli.errors import UsageError
+
+ENTRY_POINT_GROUP = "nccli.codecs"
+#: The codec used when none is named, per modality.
+DEFAULT_CODECS = {"image": "webp"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable parameter of a codec, with its range in the codec's own scale."""
+
+    name: str
+    kind: type[int] | type[float]
+    low: float
+    high: float
+    default: float
+    help: str = ""
+
+    def parse(self, value: Any) -> int | float:
+        """Validate a user-given value (string or number) and convert it to the param's kind."""
+        try:
+            number = float(value)
+            if self.kind is int and not number.is_integer():
+                raise ValueError
+        except (TypeError, ValueError):
+            raise UsageError(f"{self.name} must be {self._kind_name()}, not {value!r}") from None
+        if not self.low <= number <= self.high:
+            raise UsageError(f"{self.name} must lie in {self.low:g}..{self.high:g}, not {value}")
+        return self.kind(number)
+
+    def _kind_name(self) -> str:
+        return "a whole number" if self.kind is int else "a number"
+
+
+@dataclass
+class Encoded:
+    """What a backend's encode returns: payload chunks plus header fields it needs back."""
+
+    chunks: list[bytes]
+    fields: dict[str, Any] = field(default_factory=dict)
+    model: ModelRef | None = None
+    entropy_coder: CoderRef | None = None
+
+
+class Codec(ABC):
+    """A compression backend. Subclasses set the class attributes and the two methods."""
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    version: ClassVar[int]
+    description: ClassVar[str] = ""
+    lossless: ClassVar[bool] = False
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: Parameter whose increase spends more bits; searched by --bpp. None: no rate control.
+    rate_param: ClassVar[str | None] = None
+
+    def unavailable_reason(self) -> str | None:
+        """None when the backend can run here, else why it cannot."""
+        return None
+
+    def check(self, media: Any) -> None:  # noqa: B027 - optional hook, no-op by default
+        """Raise UsageError when this codec cannot keep something the media has."""
+
+    @abstractmethod
+    def encode(self, media: Any, params: dict[str, Any]) -> Encoded:
+        """Compress media with validated parameters."""
+
+    @abstractmethod
+    def decode(self, header: Header, chunks: list[bytes]) -> Any:
+        """Rebuild media from a header and the payload chunks."""
+
+    def resolve_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Defaults overlaid with validated user values; unknown names are usage errors."""
+        specs = {p.name: p for p in self.params}
+        unknown = sorted(set(given) - set(specs))
+        if unknown:
+            known = ", ".join(specs) or "none"
+            raise UsageError(f"codec {self.name} has no parameter {unknown[0]!r} (it has: {known})")
+        resolved = {p.name: p.kind(p.default) for p in self.params}
+        resolved.update({name: specs[name].parse(value) for name, value in given.items()})
+        return resolved
+
+    def param(self, name: str) -> Param:
+        return next(p for p in self.params if p.name == name)
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """A registered backend, or the reason its entry point could not be loaded."""
+
+    name: str
+    codec: Codec | None
+    error: str | None = None
+
+
+@functools.cache
+def registry() -> dict[str, RegistryEntry]:
+    """All backends of the entry-point group, loaded once; a broken plug-in is recorded."""
+    entries: dict[str, RegistryEntry] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if ep.name in entries:
+            continue
+        try:
+            codec = ep.load()()
+            if not isinstance(codec, Codec) or codec.name != ep.name:
+                raise TypeError(f"{ep.value} is not a Codec named {ep.name!r}")
+            entries[ep.name] = RegistryEntry(ep.name, codec)
+        except Exception as exc:  # a broken plug-in must not break nccli
+            entries[ep.name] = RegistryEntry(ep.name, None, f"failed to load: {exc}")
+    return entries
+
+
+def get_codec(name: str) -> Codec:
+    """The backend registered under a name; UsageError when unknown or unavailable."""
+    entry = registry().get(name)
+    if entry is None:
+        raise UsageError(f"unknown codec {name!r}; known: {', '.join(registry()) or 'none'}")
+    if entry.codec is None:
+        raise UsageError(f"codec {name!r} {entry.error}")
+    reason = entry.codec.unavailable_reason()
+    if reason:
+        raise UsageError(f"codec {name!r} is not available here: {reason}")
+    return entry.codec
+
+
+def default_codec(modality: str) -> Codec:
+    """The backend used for a modality when the user names none."""
+    if modality not in DEFAULT_CODECS:
+        raise UsageError(f"no default codec for {modality}; name one with --codec")
+    return get_codec(DEFAULT_CODECS[modality])

@@ -1,0 +1,26 @@
+"""The .ncc container format, version 1 (specified in docs/format.md). Knows nothing of codecs."""
+
+from nccli.container.constants import DATA, FORMAT_VERSION, ICC_PROFILE, MIN_READER_VERSION
+from nccli.container.errors import ContainerError
+from nccli.container.header import CoderRef, Header, ModelRef
+from nccli.container.reader import Chunk, Container, Reader, load, loads, read_index
+from nccli.container.writer import Writer, dumps
+
+__all__ = [
+    "DATA",
+    "FORMAT_VERSION",
+    "ICC_PROFILE",
+    "MIN_READER_VERSION",
+    "Chunk",
+    "CoderRef",
+    "Container",
+    "ContainerError",
+    "Header",
+    "ModelRef",
+    "Reader",
+    "Writer",
+    "dumps",
+    "load",
+    "loads",
+    "read_index",
+]
