@@ -97,8 +97,12 @@ class Image:
 
     def descriptor(self) -> dict[str, int | str]:
         """What the container header records to restore this image."""
-        return {"width": self.width, "height": self.height, "mode": self.mode,
-                "bit_depth": self.bit_depth}
+        return {
+            "width": self.width,
+            "height": self.height,
+            "mode": self.mode,
+            "bit_depth": self.bit_depth,
+        }
 
     def to_pil(self) -> PIL.Image.Image:
         """An 8-bit image, or a 16-bit grayscale one, as a Pillow image."""
@@ -248,8 +252,15 @@ def _read_with_av(data: bytes) -> np.ndarray:
 
 def _apply_orientation(pixels: np.ndarray, im: PIL.Image.Image) -> np.ndarray:
     orientation = im.getexif().get(0x0112, 1)
-    steps = {2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True),
-             5: (True, 0, False), 6: (False, 3, False), 7: (True, 2, False), 8: (False, 1, False)}
+    steps = {
+        2: (False, 0, True),
+        3: (False, 2, False),
+        4: (False, 2, True),
+        5: (True, 0, False),
+        6: (False, 3, False),
+        7: (True, 2, False),
+        8: (False, 1, False),
+    }
     if orientation not in steps:
         return pixels
     transpose, quarter_turns, mirror = steps[orientation]

@@ -33,4 +33,3 @@ class PngCodec(Codec):
         if not chunks[0].startswith(b"\x89PNG"):
             raise InvalidInputError("png payload is not a PNG stream")
         return read_image(chunks[0])
-

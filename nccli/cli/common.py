@@ -1,0 +1,135 @@
+"""What every command shares: the stderr console, progress, options and batch running."""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from nccli.errors import NccliError, UsageError
+
+T = TypeVar("T")
+
+#: Diagnostics and progress; stdout is kept for data and requested reports.
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+Device = Annotated[
+    str,
+    typer.Option(help="Where neural codecs run: auto, cpu, cuda or cuda:N."),
+]
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+#: Global options set by the root callback.
+settings = {"debug": False}
+
+
+def exits(command: Callable[..., int]) -> Callable[..., None]:
+    """Wrap a command so that its result and its errors become the documented exit codes."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = command(*args, **kwargs)
+        except NccliError as exc:
+            _trace()
+            report_error(exc)
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            stderr.print("nccli: interrupted")
+            code = 130
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            code = 1
+        except Exception as exc:  # the one place that turns a bug into exit code 1
+            _trace()
+            report_error(f"internal error: {type(exc).__name__}: {exc} (--debug shows a traceback)")
+            code = 1
+        if code:
+            raise typer.Exit(code)
+
+    return wrapper
+
+
+def _trace() -> None:
+    if settings["debug"]:
+        traceback.print_exc()
+
+
+def check_device(device: str) -> str:
+    if not _DEVICE.match(device):
+        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
+    return device
+
+
+def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:
+    """Parse repeated KEY=VALUE options."""
+    pairs = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} takes KEY=VALUE, not {value!r}")
+        pairs[key] = text
+    return pairs
+
+
+def run_batch(items: list[T], work: Callable[[T], None], label: Callable[[T], str]) -> int:
+    """Run work on each item; an item's failure is reported and the rest go on.
+
+    Returns the exit code of the first failure, or 0.
+    """
+    status = 0
+    with progress(len(items)) as advance:
+        for item in items:
+            try:
+                work(item)
+            except NccliError as exc:
+                report_error(exc)
+                status = status or exc.exit_code
+            advance(label(item))
+    return status
+
+
+class progress:
+    """A rich progress bar on stderr, shown only on a terminal and for more than one item."""
+
+    def __init__(self, total: int) -> None:
+        self._bar: Progress | None = None
+        if total > 1 and sys.stderr.isatty():
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=True,
+            )
+            self._task = self._bar.add_task("", total=total)
+
+    def __enter__(self) -> Callable[[str], None]:
+        if self._bar:
+            self._bar.__enter__()
+        return self._advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar:
+            self._bar.__exit__(*exc)
+
+    def _advance(self, description: str) -> None:
+        if self._bar:
+            self._bar.update(self._task, advance=1, description=description)
+
+
+def report_error(exc: BaseException | str) -> None:
+    stderr.print(f"nccli: error: {exc}", markup=False, soft_wrap=True)
