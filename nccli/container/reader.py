@@ -77,7 +77,9 @@ class Reader:
         self.layout: list[ChunkInfo] = []
         self.writer_version, self.min_reader_version = self._read_preamble()
         head = self._read_chunk()
-        if head is None or head.type != c.HEAD:
+        if head is None:
+            raise TruncatedError("data ends before the HEAD chunk")
+        if head.type != c.HEAD:
             raise CorruptError("first chunk is not HEAD")
         self.header = decode_header(head.payload)
         self.has_index = False

@@ -1,0 +1,43 @@
+# Set-up and everyday tasks. Every target installs what it needs into .venv by itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CPU build of torch: a plain `pip install torch` on Linux pulls a CUDA build of
+# several GB. Where the CPU wheel is not on local disk, set e.g.
+# TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+SAMPLE := tests/fixtures/photos/cups.png
+DEMO := demo-out
+
+.PHONY: install demo test lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_INDEX) "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	@mkdir -p $(DEMO)
+	$(BIN)/nccli encode $(SAMPLE) -o $(DEMO)/cups.ncc --force
+	$(BIN)/nccli info $(DEMO)/cups.ncc
+	$(BIN)/nccli decode $(DEMO)/cups.ncc -o $(DEMO)/cups.png --force
+	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups.ncc
+
+test: install lint
+	$(BIN)/pytest --cov=nccli --cov-report=term:skip-covered
+	$(BIN)/coverage report --include='nccli/container/*' --fail-under=95
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python scripts/bench_image_codecs.py $(SAMPLE)
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .coverage .hypothesis

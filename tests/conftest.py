@@ -1,0 +1,56 @@
+"""Shared fixtures: real photographs, images in every mode, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PHOTO = FIXTURES / "photos" / "cups.png"
+
+
+@pytest.fixture
+def photo_path() -> Path:
+    return PHOTO
+
+
+@pytest.fixture
+def photo() -> np.ndarray:
+    from nccli.media import read_image
+
+    return read_image(PHOTO.read_bytes()).pixels
+
+
+def run_cli(
+    *args: str | Path, stdin: bytes | None = None, cwd: Path | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `python -m nccli ARGS` in a fresh process, as a user's shell would."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "nccli", *map(str, args)],
+        input=stdin if stdin is not None else b"",
+        capture_output=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed: int = 0):
+    """A smooth image with some texture, so that lossy codecs behave as on photographs."""
+    rng = np.random.default_rng(seed)
+    top = np.iinfo(dtype).max
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([np.sin(x / 7.0 + c) + np.cos(y / 5.0 - c) for c in range(channels)], axis=-1)
+    noise = rng.normal(0, 0.05, size=base.shape)
+    return np.clip((base + 2) / 4 + noise, 0, 1).__mul__(top).round().astype(dtype)
