@@ -52,5 +52,5 @@ def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed
     top = np.iinfo(dtype).max
     y, x = np.mgrid[0:height, 0:width]
     base = np.stack([np.sin(x / 7.0 + c) + np.cos(y / 5.0 - c) for c in range(channels)], axis=-1)
-    noise = rng.normal(0, 0.05, size=base.shape)
+    noise = rng.normal(0, 0.01, size=base.shape)
     return np.clip((base + 2) / 4 + noise, 0, 1).__mul__(top).round().astype(dtype)

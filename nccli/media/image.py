@@ -135,7 +135,7 @@ def read_image(data: bytes) -> Image:
         im = PIL.ImageOps.exif_transpose(im)
         return Image(_to_array(im), icc or None)
     except PIL.Image.DecompressionBombError:
-        raise InvalidInputError("image is too large to decode safely") from None
+        raise InvalidInputError("image exceeds the size limits of a safe decode") from None
     except PIL.UnidentifiedImageError:
         raise InvalidInputError("not an image in a supported format") from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:

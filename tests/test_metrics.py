@@ -1,0 +1,93 @@
+"""Metrics against independent reference implementations on real photographs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import synthetic
+from pytorch_msssim import ms_ssim as reference_ms_ssim
+from skimage import data as skdata
+from skimage.metrics import peak_signal_noise_ratio
+
+import nccli
+from nccli.metrics import ms_ssim, psnr, psnr_y
+from nccli.metrics.image import min_ms_ssim_side
+
+TOLERANCE = 1e-4
+
+
+def photographs(photo: np.ndarray) -> list[np.ndarray]:
+    """scikit-image's bundled photographs (odd and even sizes) and the wallpaper crop."""
+    return [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), photo]
+
+
+def distorted(image: np.ndarray, quality: int) -> np.ndarray:
+    return nccli.decode(nccli.encode(image, "jpeg", quality=quality))[0]
+
+
+@pytest.mark.parametrize("quality", [10, 60])
+def test_psnr_matches_scikit_image(photo, quality):
+    for image in photographs(photo):
+        decoded = distorted(image, quality)
+        expected = peak_signal_noise_ratio(image, decoded, data_range=255)
+        assert abs(psnr(image, decoded) - expected) < TOLERANCE
+
+
+@pytest.mark.parametrize("quality", [10, 60])
+def test_ms_ssim_matches_pytorch_msssim(photo, quality):
+    for image in photographs(photo):
+        decoded = distorted(image, quality)
+        as_tensor = [
+            torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].double()
+            for x in (image, decoded)
+        ]
+        expected = reference_ms_ssim(*as_tensor, data_range=255).item()
+        assert abs(ms_ssim(image, decoded) - expected) < TOLERANCE
+
+
+def test_psnr_y_is_psnr_of_bt601_luma(photo):
+    decoded = distorted(photo, 30)
+    weights = np.array([0.299, 0.587, 0.114])
+    y_ref, y_dec = photo @ weights, decoded @ weights
+    expected = 10 * math.log10(255**2 / np.mean((y_ref - y_dec) ** 2))
+    assert abs(psnr_y(photo, decoded) - expected) < 1e-9
+
+
+def test_identical_images():
+    image = synthetic(200, 200, 3)
+    assert psnr(image, image) == math.inf
+    assert psnr_y(image, image) == math.inf
+    assert ms_ssim(image, image) == pytest.approx(1.0)
+
+
+def test_grayscale_and_alpha():
+    grey, noisy = synthetic(200, 180, 1), synthetic(200, 180, 1, seed=1)
+    assert psnr_y(grey, noisy) == psnr(grey, noisy)
+    rgba = synthetic(200, 180, 4)
+    other = rgba.copy()
+    other[:, :, 3] = 0  # alpha is not part of the metrics
+    assert psnr(rgba, other) == math.inf
+
+
+def test_sixteen_bit_is_compared_on_the_8_bit_scale():
+    a = synthetic(40, 40, 3, "uint16")
+    b = a.copy()
+    b[0, 0, 0] += 257
+    expected = 10 * math.log10(255**2 / (1 / a.size))
+    assert psnr(a, b) == pytest.approx(expected)
+
+
+def test_ms_ssim_needs_five_scales():
+    side = min_ms_ssim_side()
+    assert side == 161
+    small = synthetic(side - 1, 300, 3)
+    assert ms_ssim(small, small) is None
+    assert ms_ssim(synthetic(side, side, 3), synthetic(side, side, 3)) is not None
+
+
+def test_shapes_must_match():
+    with pytest.raises(ValueError, match="differ in shape"):
+        psnr(synthetic(4, 4, 3), synthetic(4, 5, 3))
