@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nccli import container
-from nccli.codecs.base import Codec, default_codec, get_codec
+from nccli.codecs.base import Codec, default_codec, get_codec, registry
 from nccli.container.constants import ICC_PROFILE
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image, convert_mode, read_image
@@ -76,6 +76,8 @@ def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
     header = parsed.header
     if header.modality != "image":
         raise UsageError(f"file holds {header.modality}, which this nccli cannot decode yet")
+    if header.codec not in registry():
+        raise UsageError(f"file needs codec {header.codec!r}, which is not installed here")
     backend = get_codec(header.codec)
     if header.codec_version > backend.version:
         raise InvalidInputError(

@@ -156,7 +156,7 @@ def test_decode_checks_the_payload_against_the_header():
         nccli.decode(_tamper(data, media=media))
     with pytest.raises(InvalidInputError, match="codec version 9.*upgrade"):
         nccli.decode(_tamper(data, codec_version=9))
-    with pytest.raises(UsageError, match="unknown codec"):
+    with pytest.raises(UsageError, match="needs codec 'future-codec', which is not installed"):
         nccli.decode(_tamper(data, codec="future-codec"))
     audio = {"sample_rate": 48000, "channels": 2}
     with pytest.raises(UsageError, match="holds audio"):

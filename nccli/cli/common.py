@@ -42,7 +42,6 @@ def exits(command: Callable[..., int]) -> Callable[..., None]:
         try:
             code = command(*args, **kwargs)
         except NccliError as exc:
-            _trace()
             report_error(exc)
             code = exc.exit_code
         except KeyboardInterrupt:
@@ -53,18 +52,14 @@ def exits(command: Callable[..., int]) -> Callable[..., None]:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             code = 1
         except Exception as exc:  # the one place that turns a bug into exit code 1
-            _trace()
+            if settings["debug"]:
+                traceback.print_exception(exc)
             report_error(f"internal error: {type(exc).__name__}: {exc} (--debug shows a traceback)")
             code = 1
         if code:
             raise typer.Exit(code)
 
     return wrapper
-
-
-def _trace() -> None:
-    if settings["debug"]:
-        traceback.print_exc()
 
 
 def check_device(device: str) -> str:
@@ -132,4 +127,7 @@ class progress:
 
 
 def report_error(exc: BaseException | str) -> None:
+    """One line on stderr; with --debug, the traceback of an exception before it."""
+    if settings["debug"] and isinstance(exc, BaseException):
+        traceback.print_exception(exc)
     stderr.print(f"nccli: error: {exc}", markup=False, soft_wrap=True)
