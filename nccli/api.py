@@ -40,15 +40,18 @@ def encode(
     *,
     bpp: float | None = None,
     metadata: dict[str, str] | None = None,
+    strip: bool = False,
     **params: Any,
 ) -> bytes:
     """Compress an image (path, encoded bytes, array or Image) into a .ncc container.
 
     ``params`` are the codec's parameters in its own scale (see ``nccli codecs``); ``bpp``
     instead searches the rate parameter for the largest file at or below that many bits per
-    pixel, measured on the whole container.
+    pixel, measured on the whole container. ``strip`` leaves the ICC profile out.
     """
     media = load_media(source)
+    if strip:
+        media = Image(media.pixels)
     backend = get_codec(codec) if codec else default_codec("image")
     if backend.modality != "image":
         raise UsageError(f"codec {backend.name} is for {backend.modality}, not image")
@@ -95,7 +98,8 @@ def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
         raise InvalidInputError(f"payload decodes to {image.bit_depth}-bit samples")
     image = convert_mode(image, media["mode"])
     icc = parsed.payloads(ICC_PROFILE)
-    return Decoded(Image(image.pixels, icc[0] if icc else None), header)
+    profile = container.decode_icc_profile(icc[0]) if icc else None
+    return Decoded(Image(image.pixels, profile), header)
 
 
 def load_media(source: Source) -> Image:
@@ -168,7 +172,7 @@ def _pack(media: Image, backend: Codec, params: dict[str, Any], metadata: dict[s
     )
     chunks = [(container.DATA, payload) for payload in encoded.chunks]
     if media.icc_profile:
-        chunks.append((ICC_PROFILE, media.icc_profile))
+        chunks.append((ICC_PROFILE, container.encode_icc_profile(media.icc_profile)))
     return container.dumps(header, chunks)
 
 

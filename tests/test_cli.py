@@ -70,6 +70,15 @@ def test_default_output_name_and_default_codec(cli, work):
     assert (work / "out.tiff").exists()
 
 
+def test_strip_leaves_the_icc_profile_out(cli, work):
+    assert cli("encode", "x.png", "-o", "kept.ncc", cwd=work).returncode == 0
+    assert cli("encode", "x.png", "-o", "stripped.ncc", "--strip", cwd=work).returncode == 0
+    kept = container.loads((work / "kept.ncc").read_bytes())
+    stripped = container.loads((work / "stripped.ncc").read_bytes())
+    assert kept.payloads(c.ICC_PROFILE) and not stripped.payloads(c.ICC_PROFILE)
+    assert (work / "stripped.ncc").stat().st_size < (work / "kept.ncc").stat().st_size
+
+
 def test_bpp_option(cli, work):
     result = cli("encode", "x.png", "-o", "x.ncc", "--codec", "jpeg", "--bpp", "0.5", cwd=work)
     assert result.returncode == 0, result.stderr

@@ -140,7 +140,10 @@ def test_icc_profile_and_metadata_travel_in_the_container():
     decoded = nccli.decode_media(data)
     assert decoded.media.icc_profile == b"icc-profile-bytes"
     assert decoded.header.metadata == {"author": "me"}
-    assert container.loads(data).payloads(container.ICC_PROFILE) == [b"icc-profile-bytes"]
+    (chunk,) = container.loads(data).payloads(container.ICC_PROFILE)
+    assert container.decode_icc_profile(chunk) == b"icc-profile-bytes"
+    stripped = nccli.decode_media(nccli.encode(image, "webp", strip=True))
+    assert stripped.media.icc_profile is None
 
 
 def _tamper(data: bytes, **changes) -> bytes:

@@ -9,6 +9,7 @@ import zlib
 import pytest
 
 from nccli import container
+from nccli.container import compression
 from nccli.container import constants as c
 from nccli.container.errors import (
     ContainerError,
@@ -110,7 +111,7 @@ def test_streaming_reader_yields_chunks_before_the_end():
 def test_large_header_is_compressed_and_restored():
     header = image_header(metadata={f"k{i}": "v" * 50 for i in range(200)})
     payload = encode_header(header)
-    assert payload[0] == c.HEADER_JSON_ZSTD
+    assert payload[0] == compression.ZSTD
     assert decode_header(payload) == header
 
 

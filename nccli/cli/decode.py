@@ -14,6 +14,7 @@ from nccli.cli.files import (
     STDIO,
     Job,
     display,
+    display_output,
     naming,
     plan,
     read_input,
@@ -59,7 +60,7 @@ def decode(
         if not quiet:
             image = decoded.media
             stderr.print(
-                f"{display(job.source)} -> {job.target.replace(STDIO, '<stdout>')}: "
+                f"{display(job.source)} -> {display_output(job.target)}: "
                 f"{image.width}x{image.height} {image.mode} {image.bit_depth}-bit",
                 markup=False,
             )

@@ -8,7 +8,16 @@ import typer
 
 from nccli import api
 from nccli.cli.common import Device, Force, Quiet, check_device, parse_pairs, run_batch, stderr
-from nccli.cli.files import IMAGE_SUFFIXES, Job, display, naming, plan, read_input, write_output
+from nccli.cli.files import (
+    IMAGE_SUFFIXES,
+    Job,
+    display,
+    display_output,
+    naming,
+    plan,
+    read_input,
+    write_output,
+)
 from nccli.errors import UsageError
 
 
@@ -36,6 +45,7 @@ def encode(
     meta: Annotated[
         list[str] | None, typer.Option("--meta", help="User metadata KEY=VALUE for the header.")
     ] = None,
+    strip: Annotated[bool, typer.Option(help="Leave the ICC colour profile out.")] = False,
     force: Force = False,
     quiet: Quiet = False,
     device: Device = "auto",
@@ -53,12 +63,12 @@ def encode(
     def work(job: Job) -> None:
         with naming(job.source):
             media = api.load_media(read_input(job.source))
-            data = api.encode(media, codec, bpp=bpp, metadata=metadata, **params)
+            data = api.encode(media, codec, bpp=bpp, metadata=metadata, strip=strip, **params)
         write_output(job.target, data, force)
         if not quiet:
             rate = len(data) * 8 / (media.width * media.height)
             stderr.print(
-                f"{display(job.source)} -> {display(job.target).replace('<stdin>', '<stdout>')}: "
+                f"{display(job.source)} -> {display_output(job.target)}: "
                 f"{len(data)} bytes, {rate:.4f} bpp",
                 markup=False,
             )

@@ -28,7 +28,13 @@ class Job:
 
 
 def display(path: str | Path) -> str:
+    """How an input is named in messages."""
     return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def display_output(path: str) -> str:
+    """How an output is named in messages."""
+    return "<stdout>" if path == STDIO else path
 
 
 @contextmanager

@@ -25,9 +25,6 @@ TAIL = b"TAIL"
 INDEX = b"indx"
 ICC_PROFILE = b"iccp"
 
-#: Header payload encodings (first byte of the HEAD payload).
-HEADER_JSON = 0
-HEADER_JSON_ZSTD = 1
 #: Headers whose JSON is longer than this are written zstd-compressed.
 HEADER_COMPRESS_ABOVE = 4096
 

@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import zstandard
-
+from nccli.container import compression
 from nccli.container import constants as c
 from nccli.container.errors import CorruptError, LimitError
 
@@ -98,25 +97,26 @@ def encode_header(header: Header) -> bytes:
     text = json.dumps(header.to_dict(), separators=(",", ":"), sort_keys=True).encode()
     if len(text) > c.MAX_HEADER_LENGTH:
         raise LimitError(f"header of {len(text)} bytes exceeds {c.MAX_HEADER_LENGTH}")
-    if len(text) > c.HEADER_COMPRESS_ABOVE:
-        return bytes([c.HEADER_JSON_ZSTD]) + zstandard.ZstdCompressor(level=10).compress(text)
-    return bytes([c.HEADER_JSON]) + text
+    return compression.pack(text, always=len(text) > c.HEADER_COMPRESS_ABOVE)
 
 
 def decode_header(payload: bytes) -> Header:
     """Parse a HEAD payload; raises ContainerError subclasses only."""
-    if not payload:
-        raise CorruptError("header chunk is empty")
-    encoding, body = payload[0], payload[1:]
-    if encoding == c.HEADER_JSON_ZSTD:
-        body = _decompress(body)
-    elif encoding != c.HEADER_JSON:
-        raise CorruptError(f"header: unknown encoding {encoding}")
+    body = compression.unpack(payload, c.MAX_HEADER_LENGTH, "header")
     try:
         obj = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise CorruptError(f"header is not valid JSON: {exc}") from None
     return Header.from_dict(obj)
+
+
+def encode_icc_profile(profile: bytes) -> bytes:
+    """The iccp chunk payload: the profile, zstd-compressed when that is smaller."""
+    return compression.pack(profile)
+
+
+def decode_icc_profile(payload: bytes) -> bytes:
+    return compression.unpack(payload, c.MAX_HEADER_LENGTH, "ICC profile")
 
 
 def validate_image_media(media: dict[str, Any]) -> None:
@@ -135,21 +135,6 @@ def validate_image_media(media: dict[str, Any]) -> None:
         raise CorruptError(f"header: unknown image mode {mode!r}")
     if bit_depth not in (8, 16):
         raise CorruptError(f"header: unsupported bit depth {bit_depth}")
-
-
-def _decompress(body: bytes) -> bytes:
-    try:
-        reader = zstandard.ZstdDecompressor().stream_reader(body)
-        parts, total = [], 0
-        while total <= c.MAX_HEADER_LENGTH and (part := reader.read(1 << 16)):
-            parts.append(part)
-            total += len(part)
-        out = b"".join(parts)
-    except zstandard.ZstdError as exc:
-        raise CorruptError(f"header: bad zstd data: {exc}") from None
-    if len(out) > c.MAX_HEADER_LENGTH:
-        raise LimitError(f"header decompresses to more than {c.MAX_HEADER_LENGTH} bytes")
-    return out
 
 
 def _expect(value: Any, kind: type, name: str) -> Any:
