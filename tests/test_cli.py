@@ -278,6 +278,7 @@ def test_bad_ncc_inputs(cli, work, case):
         (["decode", "good.ncc", "-o", "o.gif"], "good", 2, "cannot write images as '.gif'"),
         (["decode", "good.ncc", "-o", "o.jpg"], "goodrgba", 2, "cannot hold the alpha"),
         (["info", "junk.png"], "junk", 3, "junk.png: not an .ncc file"),
+        (["info", "adir"], "emptydir", 2, "adir: is a directory, expected a file"),
     ],
 )
 def test_bad_requests(cli, work, args, setup, code, message):
@@ -296,8 +297,9 @@ def test_bad_requests(cli, work, args, setup, code, message):
     elif setup == "readonly":
         (work / "ro").mkdir()
         os.chmod(work / "ro", 0o500)
-        if os.access(work / "ro", os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
+        if os.access(work / "ro", os.W_OK):  # root ignores modes; sysfs refuses even root
+            args = [a.replace("ro/", "/sys/") for a in args]
+            message = message.replace("ro", "/sys")
     elif setup == "rgba":
         (work / "rgba.png").write_bytes(write_image(Image(synthetic(16, 16, 4)), ".png"))
     elif setup in ("good", "goodrgba"):
@@ -313,8 +315,7 @@ def test_bad_requests(cli, work, args, setup, code, message):
     assert after == before
 
 
-def test_readonly_directory_detected_as_root_too(cli, work):
-    """Root ignores permissions; a path under a regular file cannot be created by anyone."""
+def test_output_under_a_regular_file_is_refused(cli, work):
     (work / "plain").write_text("file")
     result = cli("encode", "x.png", "-o", "plain/sub/o.ncc", cwd=work)
     assert result.returncode == 2
@@ -330,3 +331,19 @@ def test_force_overwrites_atomically(cli, work):
 
 def test_unknown_option_is_a_usage_error(cli):
     assert cli("encode", "--bogus").returncode == 2
+
+
+def test_eval_records_a_failing_file_and_goes_on(cli, work):
+    photos = work / "photos"
+    photos.mkdir()
+    shutil.copy(work / "x.png", photos / "a.png")
+    (photos / "b.png").write_bytes(b"broken")
+    result = cli("eval", "photos", "-c", "jpeg", "--json", "r.json", cwd=work)
+    assert result.returncode == 3
+    report = json.loads((work / "r.json").read_text())
+    good, bad = report["results"]
+    assert good["error"] is None and good["psnr"] > 30
+    assert "not an image" in bad["error"] and bad["exit_code"] == 3
+    assert report["summary"][0]["failed_files"] == 1
+    assert not report["passed"]
+    assert b"b.png: not an image" in result.stderr

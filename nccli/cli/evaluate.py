@@ -12,6 +12,7 @@ from rich.table import Table
 
 from nccli.cli.common import Device, Force, check_device, parse_pairs, progress, stderr
 from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, write_output
+from nccli.codecs.base import DEFAULT_CODECS, get_codec
 from nccli.errors import UsageError
 from nccli.evaluation import report
 from nccli.evaluation.gates import check, parse_gate, summarize
@@ -65,12 +66,10 @@ def evaluate(
             params["quality"] = quality
         if quality is not None and bpp is not None:
             raise UsageError("give either --quality or --bpp, not both")
-        names = codec or [None]
-        tasks = [
-            lambda r=r, c=c: run_codec(r, c or _default(), params, bpp)
-            for c in names
-            for r in references
-        ]
+        names = codec or [DEFAULT_CODECS["image"]]
+        for name in names:  # unknown codecs and bad parameters fail before any work
+            get_codec(name).resolve_params(params)
+        tasks = [lambda r=r, c=c: run_codec(r, c, params, bpp) for c in names for r in references]
     rows: list[Row] = []
     with progress(len(tasks)) as advance:
         for task in tasks:
@@ -91,12 +90,6 @@ def evaluate(
         stderr.print(f"nccli: quality gate failed: {failure}", markup=False)
     first_error = next((row.exit_code for row in rows if row.error), 0)
     return first_error or (GATE_FAILED if failures else 0)
-
-
-def _default() -> str:
-    from nccli.codecs.base import DEFAULT_CODECS
-
-    return DEFAULT_CODECS["image"]
 
 
 def _images(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:

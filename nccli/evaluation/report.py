@@ -13,7 +13,18 @@ from nccli.evaluation.gates import Gate, Summary
 from nccli.evaluation.runner import Row
 
 SCHEMA = "nccli.eval/1"
-CSV_COLUMNS = ("input", "codec", "params", "bytes", "bpp", "psnr", "psnr_y", "ms_ssim", "error")
+CSV_COLUMNS = (
+    "input",
+    "setting",
+    "codec",
+    "params",
+    "bytes",
+    "bpp",
+    "psnr",
+    "psnr_y",
+    "ms_ssim",
+    "error",
+)
 
 
 def to_json(

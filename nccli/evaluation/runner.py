@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nccli import api
+from nccli.codecs.base import get_codec
 from nccli.errors import NccliError, UsageError
 from nccli.media.image import Image, read_image
 from nccli.metrics import ms_ssim, psnr, psnr_y
@@ -22,6 +23,9 @@ class Row:
 
     input: str
     codec: str | None
+    #: What was asked for (codec parameters and any bpp target); rows are grouped by it.
+    request: dict[str, Any] = field(default_factory=dict)
+    #: The parameters the file was actually coded with (differ from request under --bpp).
     params: dict[str, Any] = field(default_factory=dict)
     bytes: int | None = None
     bpp: float | None = None
@@ -33,13 +37,14 @@ class Row:
 
     @property
     def setting(self) -> str:
-        """The codec and parameters as one label, e.g. 'webp quality=80'."""
-        values = " ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        """The codec and requested parameters as one label, e.g. 'webp quality=80'."""
+        values = " ".join(f"{k}={v}" for k, v in sorted(self.request.items()))
         return " ".join(filter(None, [self.codec or "decoded", values]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: infinite PSNR (identical images) becomes null with identical=true."""
         data = asdict(self)
+        data["setting"] = self.setting
         data["identical"] = self.psnr == math.inf
         for name in ("psnr", "psnr_y"):
             if data[name] is not None and math.isinf(data[name]):
@@ -72,6 +77,9 @@ def run_codec(path: Path, codec: str, params: dict[str, Any], bpp: float | None 
     """Encode one image with a codec (in memory), decode it and measure it."""
     row = Row(str(path), codec)
     try:
+        row.request = get_codec(codec).resolve_params(params)
+        if bpp is not None:
+            row.request = {"bpp": bpp}
         reference = read_image(path.read_bytes())
         data = api.encode(reference, codec, bpp=bpp, **params)
         decoded = api.decode_media(data)
@@ -91,6 +99,7 @@ def compare_pair(reference_path: Path, decoded_path: Path) -> Row:
         if decoded_path.suffix.lower() == ".ncc":
             decoded = api.decode_media(data)
             row.codec, row.params = decoded.header.codec, decoded.header.params
+            row.request = row.params
             _fill(row, measure(reference, decoded.media, len(data)))
         else:
             _fill(row, measure(reference, read_image(data), None))
