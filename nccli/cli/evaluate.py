@@ -15,7 +15,7 @@ from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, write_output
 from nccli.codecs.base import DEFAULT_CODECS, get_codec
 from nccli.errors import UsageError
 from nccli.evaluation import report
-from nccli.evaluation.gates import check, parse_gate, summarize
+from nccli.evaluation.gates import Summary, check, parse_gate, summarize
 from nccli.evaluation.runner import Row, compare_pair, run_codec
 
 GATE_FAILED = 4
@@ -121,7 +121,7 @@ def _pair(references: list[Path], decoded: list[Path]) -> list[tuple[Path, Path]
     return [(r, by_stem[r.stem]) for r in references]
 
 
-def _print_table(rows: list[Row], summaries: list) -> None:
+def _print_table(rows: list[Row], summaries: list[Summary]) -> None:
     table = Table("input", "setting", "bpp", "PSNR", "PSNR-Y", "MS-SSIM")
     for row in rows:
         if row.error:

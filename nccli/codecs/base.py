@@ -74,7 +74,10 @@ class Codec(ABC):
         return None
 
     def check(self, media: Any) -> None:  # noqa: B027 - optional hook, no-op by default
-        """Raise UsageError when this codec cannot keep something the media has."""
+        """Raise UsageError when this codec cannot keep something the media has.
+
+        The API calls it before encode, so encode may assume the media is acceptable.
+        """
 
     @abstractmethod
     def encode(self, media: Any, params: dict[str, Any]) -> Encoded:

@@ -46,7 +46,6 @@ class PillowCodec(Codec):
             )
 
     def encode(self, media: Image, params: dict[str, Any]) -> Encoded:
-        self.check(media)
         buffer = io.BytesIO()
         self.prepare(media).save(buffer, format=self.pil_format, **self.save_options(params))
         return Encoded([buffer.getvalue()])
