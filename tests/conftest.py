@@ -14,6 +14,14 @@ FIXTURES = Path(__file__).parent / "fixtures"
 PHOTO = FIXTURES / "photos" / "cups.png"
 
 
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch) -> Path:
+    """Caches and downloads go to a fresh directory, never the user's ~/.cache/nccli."""
+    home = tmp_path_factory.mktemp("nccli-home")
+    monkeypatch.setenv("NCCLI_HOME", str(home))
+    return home
+
+
 @pytest.fixture
 def photo_path() -> Path:
     return PHOTO

@@ -1,8 +1,9 @@
-"""`nccli eval`: quality and rate of codecs on images, with gates for CI."""
+"""`nccli eval`: quality and rate of codecs on images, sweeps, BD-rate, baselines, gates."""
 
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -12,11 +13,17 @@ from rich.table import Table
 
 from nccli.cli.common import Device, Force, check_device, parse_pairs, progress, stderr
 from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, write_output
-from nccli.codecs.base import DEFAULT_CODECS, get_codec
+from nccli.codecs.base import DEFAULT_CODECS
 from nccli.errors import UsageError
 from nccli.evaluation import report
+from nccli.evaluation.baseline import Comparison, compare, load_baseline, parse_tolerance
+from nccli.evaluation.bd import BDEntry, bd_rates
+from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, check, parse_gate, summarize
-from nccli.evaluation.runner import Row, compare_pair, run_codec
+from nccli.evaluation.plot import plot_rd
+from nccli.evaluation.runner import Row, run_all
+from nccli.evaluation.sweep import codec_tasks, pair_tasks
+from nccli.evaluation.verify import verify
 
 GATE_FAILED = 4
 
@@ -31,13 +38,44 @@ def evaluate(
         typer.Option(help="Decoded files (.ncc or images) to compare, or a directory of them."),
     ] = None,
     quality: Annotated[str | None, typer.Option("--quality", "-Q")] = None,
-    bpp: Annotated[float | None, typer.Option(help="Target bits per pixel.")] = None,
+    qualities: Annotated[
+        str | None, typer.Option(help="Comma-separated values of each codec's rate parameter.")
+    ] = None,
+    sweep: Annotated[
+        bool, typer.Option("--sweep", help="Run each codec across its rate range.")
+    ] = False,
+    bpp: Annotated[
+        str | None, typer.Option(help="Target bits per pixel (comma-separated for several).")
+    ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p")] = None,
+    anchor: Annotated[
+        str | None, typer.Option(help="Codec that BD-rates are computed against.")
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Recompute results even when cached.")
+    ] = False,
+    verify_files: Annotated[
+        bool, typer.Option("--verify", help="Decode every file again in a fresh process.")
+    ] = False,
     json_out: Annotated[
         str | None, typer.Option("--json", help="Write the JSON report to FILE or '-'.")
     ] = None,
     csv_out: Annotated[
         str | None, typer.Option("--csv", help="Write per-file rows as CSV to FILE or '-'.")
+    ] = None,
+    markdown_out: Annotated[
+        str | None, typer.Option("--markdown", help="Write a Markdown summary to FILE or '-'.")
+    ] = None,
+    plot_dir: Annotated[
+        Path | None, typer.Option("--plot", help="Write RD plots (PNG and SVG) into DIR.")
+    ] = None,
+    baseline: Annotated[
+        Path | None, typer.Option(help="A previous JSON report to compare against.")
+    ] = None,
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(help="METRIC=AMOUNT or METRIC=PERCENT% a metric may worsen by."),
     ] = None,
     fail_under: Annotated[
         list[str] | None, typer.Option(help="METRIC=VALUE: exit 4 if a mean falls below.")
@@ -52,47 +90,115 @@ def evaluate(
     check_device(device)
     gates = [parse_gate(g, "under") for g in fail_under or []]
     gates += [parse_gate(g, "over") for g in fail_over or []]
-    if json_out == STDIO and csv_out == STDIO:
-        raise UsageError("--json and --csv cannot both go to stdout")
-    references = _images(inputs, IMAGE_SUFFIXES, "input")
+    tolerances = [parse_tolerance(t) for t in tolerance or []]
+    if tolerances and baseline is None:
+        raise UsageError("--tolerance needs --baseline")
+    old_rows = load_baseline(baseline) if baseline else None
+    outputs = [o for o in (json_out, csv_out, markdown_out) if o == STDIO]
+    if len(outputs) > 1:
+        raise UsageError("only one of --json, --csv and --markdown can go to stdout")
     if decoded and codec:
         raise UsageError("give either --codec (run codecs) or --decoded (compare files), not both")
-    if decoded:
-        pairs = _pair(references, _images(decoded, NCC_SUFFIXES | IMAGE_SUFFIXES, "--decoded"))
-        tasks = [lambda r=r, d=d: compare_pair(r, d) for r, d in pairs]
-    else:
-        params = parse_pairs(param or [], "--param")
-        if quality is not None:
-            params["quality"] = quality
-        if quality is not None and bpp is not None:
-            raise UsageError("give either --quality or --bpp, not both")
-        names = codec or [DEFAULT_CODECS["image"]]
-        for name in names:  # unknown codecs and bad parameters fail before any work
-            get_codec(name).resolve_params(params)
-        tasks = [lambda r=r, c=c: run_codec(r, c, params, bpp) for c in names for r in references]
-    rows: list[Row] = []
-    with progress(len(tasks)) as advance:
-        for task in tasks:
-            rows.append(task())
-            advance(Path(rows[-1].input).name)
+    if decoded and (sweep or qualities or bpp or verify_files):
+        raise UsageError("--sweep, --qualities, --bpp and --verify run codecs; drop --decoded")
+    references = _files(inputs, IMAGE_SUFFIXES, "input")
+    codecs = codec or [DEFAULT_CODECS["image"]]
+    if anchor is not None and anchor not in codecs:
+        raise UsageError(f"--anchor {anchor} is not one of the codecs run ({', '.join(codecs)})")
+
+    with tempfile.TemporaryDirectory(prefix="nccli-eval-") as scratch:
+        keep_dir = Path(scratch) / "encoded" if verify_files else None
+        if keep_dir:
+            keep_dir.mkdir()
+        if decoded:
+            tasks = pair_tasks(
+                references, _files(decoded, NCC_SUFFIXES | IMAGE_SUFFIXES, "--decoded")
+            )
+        else:
+            params = parse_pairs(param or [], "--param")
+            if quality is not None:
+                params["quality"] = quality
+            tasks = codec_tasks(
+                references,
+                codecs,
+                params,
+                sweep=sweep,
+                qualities=_list(qualities),
+                bpp_targets=[_positive(v) for v in _list(bpp) or []],
+                keep_dir=keep_dir,
+            )
+        cache = None if no_cache else ResultCache(default_root())
+        with progress(len(tasks)) as advance:
+            rows = run_all(tasks, jobs, cache, lambda row: advance(Path(row.input).name))
+        if keep_dir:
+            verify(tasks, rows, keep_dir, Path(scratch) / "decoded")
+
     summaries = summarize(rows)
     failures = check(summaries, gates)
+    failures += [
+        f"{r.input} [{r.setting}]: fresh-process decode differs"
+        for r in rows
+        if r.verified is False
+    ]
+    bd = bd_rates(summaries, anchor) if anchor else []
+    comparison = compare(rows, old_rows, tolerances) if old_rows is not None else None
+
     if json_out:
-        write_output(json_out, report.to_json(rows, summaries, gates, failures).encode(), force)
+        text = report.to_json(rows, summaries, gates, failures, bd, comparison)
+        write_output(json_out, text.encode(), force)
     if csv_out:
         write_output(csv_out, report.to_csv(rows).encode(), force)
-    if STDIO not in (json_out, csv_out):
-        _print_table(rows, summaries)
+    if markdown_out:
+        write_output(markdown_out, report.to_markdown(summaries, bd).encode(), force)
+    if plot_dir:
+        for name, data in plot_rd(summaries).items():
+            write_output(str(plot_dir / name), data, force)
+    if not outputs:
+        _print_tables(rows, summaries, bd)
+    return _finish(rows, failures, comparison)
+
+
+def _finish(rows: list[Row], failures: list[str], comparison: Comparison | None) -> int:
+    """Report problems on stderr and choose the exit code."""
     for row in rows:
         if row.error:
             stderr.print(f"nccli: error: {row.input}: {row.error}", markup=False)
     for failure in failures:
         stderr.print(f"nccli: quality gate failed: {failure}", markup=False)
+    if comparison is not None:
+        _print_comparison(comparison)
     first_error = next((row.exit_code for row in rows if row.error), 0)
-    return first_error or (GATE_FAILED if failures else 0)
+    failed = failures or (comparison is not None and comparison.failed)
+    return first_error or (GATE_FAILED if failed else 0)
 
 
-def _images(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:
+def _print_comparison(comparison: Comparison) -> None:
+    if not comparison.failed:
+        stderr.print(
+            f"baseline: {comparison.compared} results compared, no regression", markup=False
+        )
+        return
+    if comparison.regressions:
+        table = Table(
+            "input",
+            "setting",
+            "metric",
+            "baseline",
+            "now",
+            "tolerance",
+            title="regressions against the baseline",
+        )
+        for r in comparison.regressions:
+            now = "missing" if r.new is None else f"{r.new:.5g}"
+            table.add_row(r.input, r.setting, r.metric, f"{r.old:.5g}", now, r.tolerance)
+        stderr.print(table)
+    for item in comparison.missing:
+        stderr.print(f"nccli: baseline has a result this run lacks: {item}", markup=False)
+    for item in comparison.unexpected:
+        stderr.print(f"nccli: this run has a result the baseline lacks: {item}", markup=False)
+
+
+def _files(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -107,21 +213,27 @@ def _images(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:
     return files
 
 
-def _pair(references: list[Path], decoded: list[Path]) -> list[tuple[Path, Path]]:
-    """Match decoded files to references by position, or by file stem when counts differ."""
-    if len(decoded) == len(references):
-        by_stem = {p.stem: p for p in decoded}
-        if all(r.stem in by_stem for r in references) and len(by_stem) == len(decoded):
-            return [(r, by_stem[r.stem]) for r in references]
-        return list(zip(references, decoded, strict=True))
-    by_stem = {p.stem: p for p in decoded}
-    missing = [str(r) for r in references if r.stem not in by_stem]
-    if missing:
-        raise UsageError(f"no decoded file matches {', '.join(missing)}")
-    return [(r, by_stem[r.stem]) for r in references]
+def _list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    if not values:
+        raise UsageError(f"expected comma-separated values, got {text!r}")
+    return values
 
 
-def _print_table(rows: list[Row], summaries: list[Summary]) -> None:
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--bpp takes numbers, not {text!r}") from None
+    if not value > 0:
+        raise UsageError(f"--bpp must be positive, not {text}")
+    return value
+
+
+def _print_tables(rows: list[Row], summaries: list[Summary], bd: list[BDEntry]) -> None:
+    console = Console(highlight=False, width=max(100, Console().width))
     table = Table("input", "setting", "bpp", "PSNR", "PSNR-Y", "MS-SSIM")
     for row in rows:
         if row.error:
@@ -135,7 +247,7 @@ def _print_table(rows: list[Row], summaries: list[Summary]) -> None:
                 _fmt(row.psnr_y, 2),
                 _fmt(row.ms_ssim, 5),
             )
-    if len(rows) > 1:
+    if len(rows) > len(summaries):
         for summary in summaries:
             m = summary.means
             table.add_row(
@@ -147,7 +259,16 @@ def _print_table(rows: list[Row], summaries: list[Summary]) -> None:
                 _fmt(m["ms_ssim"], 5),
                 style="bold",
             )
-    Console(highlight=False, width=max(100, Console().width)).print(table)
+    console.print(table)
+    if bd:
+        bd_table = Table(
+            "codec", "metric", "BD-rate", "overlap", title=f"BD-rate vs {bd[0].anchor}"
+        )
+        for entry in bd:
+            value = f"{entry.bd_rate:+.2f} %" if entry.bd_rate is not None else entry.note
+            overlap = f"{entry.overlap:.0%}" if entry.overlap is not None else "-"
+            bd_table.add_row(entry.codec, entry.metric, value, overlap)
+        console.print(bd_table)
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -68,6 +68,8 @@ class Codec(ABC):
     params: ClassVar[tuple[Param, ...]] = ()
     #: Parameter whose increase spends more bits; searched by --bpp. None: no rate control.
     rate_param: ClassVar[str | None] = None
+    #: Values of rate_param that `nccli eval --sweep` runs, low rate to high.
+    sweep: ClassVar[tuple[float, ...]] = ()
 
     def unavailable_reason(self) -> str | None:
         """None when the backend can run here, else why it cannot."""

@@ -1,5 +1,5 @@
-"""Evaluation: running codecs over inputs, metrics per file, summaries, gates and reports."""
+"""Evaluation: running codecs over inputs, metrics per file, summaries, BD-rate, gates, reports."""
 
-from nccli.evaluation.runner import Row, compare_pair, run_codec
+from nccli.evaluation.runner import Row, Task, run, run_all
 
-__all__ = ["Row", "compare_pair", "run_codec"]
+__all__ = ["Row", "Task", "run", "run_all"]

@@ -28,6 +28,7 @@ class Summary:
     """Means over the successful rows of one setting (codec + parameters)."""
 
     setting: str
+    codec: str | None
     files: int
     failed_files: int
     means: dict[str, float | None]
@@ -58,7 +59,8 @@ def summarize(rows: list[Row]) -> list[Summary]:
     for setting, members in groups.items():
         ok = [row for row in members if row.error is None]
         means = {metric: _mean([getattr(row, metric) for row in ok]) for metric in METRICS}
-        summaries.append(Summary(setting, len(members), len(members) - len(ok), means))
+        codec = members[0].codec
+        summaries.append(Summary(setting, codec, len(members), len(members) - len(ok), means))
     return summaries
 
 

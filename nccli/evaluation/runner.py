@@ -1,9 +1,11 @@
-"""Running codecs on images, or comparing reference/decoded pairs, into result rows."""
+"""Measuring one input: a codec run (encode, decode, measure) or a reference/decoded pair."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 import math
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,26 @@ from typing import Any
 from nccli import api
 from nccli.codecs.base import get_codec
 from nccli.errors import NccliError, UsageError
+from nccli.evaluation.cache import ResultCache
 from nccli.media.image import Image, read_image
 from nccli.metrics import ms_ssim, psnr, psnr_y
 
 METRICS = ("psnr", "psnr_y", "ms_ssim", "bpp")
+#: Metrics where a larger value is better (bpp is the one where smaller is).
+HIGHER_IS_BETTER = frozenset({"psnr", "psnr_y", "ms_ssim"})
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: run ``codec`` on ``input``, or compare ``input`` with ``decoded``."""
+
+    input: str
+    codec: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    bpp: float | None = None
+    decoded: str | None = None
+    #: Where to keep the produced .ncc file (for --verify); None keeps nothing.
+    keep: str | None = None
 
 
 @dataclass
@@ -34,6 +52,9 @@ class Row:
     ms_ssim: float | None = None
     error: str | None = None
     exit_code: int = 0
+    cached: bool = False
+    #: None: not checked; True/False: a fresh-process decode gave identical pixels.
+    verified: bool | None = None
 
     @property
     def setting(self) -> str:
@@ -73,50 +94,80 @@ def measure(reference: Image, decoded: Image, size: int | None) -> dict[str, Any
     }
 
 
-def run_codec(path: Path, codec: str, params: dict[str, Any], bpp: float | None = None) -> Row:
-    """Encode one image with a codec (in memory), decode it and measure it."""
-    row = Row(str(path), codec)
+def run(task: Task, cache: ResultCache | None = None) -> Row:
+    """Carry out one task; failures are recorded in the row, never raised."""
+    row = Row(task.input, task.codec)
     try:
-        row.request = get_codec(codec).resolve_params(params)
-        if bpp is not None:
-            row.request = {"bpp": bpp}
-        reference = read_image(path.read_bytes())
-        data = api.encode(reference, codec, bpp=bpp, **params)
-        decoded = api.decode_media(data)
-        row.params = decoded.header.params
-        _fill(row, measure(reference, decoded.media, len(data)))
-    except (NccliError, OSError) as exc:
-        _fail(row, exc)
-    return row
-
-
-def compare_pair(reference_path: Path, decoded_path: Path) -> Row:
-    """Measure a decoded file (image, or .ncc decoded here) against its reference."""
-    row = Row(str(reference_path), None)
-    try:
-        reference = read_image(reference_path.read_bytes())
-        data = decoded_path.read_bytes()
-        if decoded_path.suffix.lower() == ".ncc":
-            decoded = api.decode_media(data)
-            row.codec, row.params = decoded.header.codec, decoded.header.params
-            row.request = row.params
-            _fill(row, measure(reference, decoded.media, len(data)))
+        if task.decoded is not None:
+            _compare(task, row)
         else:
-            _fill(row, measure(reference, read_image(data), None))
+            _run_codec(task, row, cache)
     except (NccliError, OSError) as exc:
-        _fail(row, exc)
+        row.error = str(exc) if isinstance(exc, NccliError) else f"cannot read: {exc.strerror}"
+        row.exit_code = exc.exit_code if isinstance(exc, NccliError) else 2
     return row
 
 
-def params_key(params: dict[str, Any]) -> str:
-    return json.dumps(params, sort_keys=True)
+def run_all(
+    tasks: list[Task],
+    jobs: int = 1,
+    cache: ResultCache | None = None,
+    on_done: Callable[[Row], None] = lambda row: None,
+) -> list[Row]:
+    """Run tasks in order, in this process or in ``jobs`` worker processes."""
+    if jobs <= 1 or len(tasks) <= 1:
+        rows = []
+        for task in tasks:
+            rows.append(run(task, cache))
+            on_done(rows[-1])
+        return rows
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run, task, cache) for task in tasks]
+        rows = []
+        for future in futures:
+            rows.append(future.result())
+            on_done(rows[-1])
+        return rows
+
+
+def _run_codec(task: Task, row: Row, cache: ResultCache | None) -> None:
+    params = dict(task.params)
+    resolved = get_codec(task.codec).resolve_params(params)
+    row.request = {"bpp": task.bpp} if task.bpp is not None else resolved
+    source = Path(task.input).read_bytes()
+    key = None
+    if cache is not None and task.keep is None:
+        backend = get_codec(task.codec)
+        digest = hashlib.sha256(source).hexdigest()
+        key = cache.key(digest, backend.name, backend.version, row.request)
+        hit = cache.get(key)
+        if hit is not None:
+            _fill(row, hit)
+            row.cached = True
+            return
+    reference = read_image(source)
+    data = api.encode(reference, task.codec, bpp=task.bpp, **params)
+    decoded = api.decode_media(data)
+    row.params = decoded.header.params
+    _fill(row, measure(reference, decoded.media, len(data)))
+    if task.keep is not None:
+        Path(task.keep).write_bytes(data)
+    if key is not None:
+        cache.put(key, {name: getattr(row, name) for name in (*METRICS, "bytes", "params")})
+
+
+def _compare(task: Task, row: Row) -> None:
+    reference = read_image(Path(task.input).read_bytes())
+    data = Path(task.decoded).read_bytes()
+    if task.decoded.lower().endswith(".ncc"):
+        decoded = api.decode_media(data)
+        row.codec, row.params = decoded.header.codec, decoded.header.params
+        row.request = row.params
+        _fill(row, measure(reference, decoded.media, len(data)))
+    else:
+        _fill(row, measure(reference, read_image(data), None))
 
 
 def _fill(row: Row, values: dict[str, Any]) -> None:
     for name, value in values.items():
         setattr(row, name, value)
-
-
-def _fail(row: Row, exc: Exception) -> None:
-    row.error = str(exc) if isinstance(exc, NccliError) else f"cannot read: {exc.strerror or exc}"
-    row.exit_code = exc.exit_code if isinstance(exc, NccliError) else 2

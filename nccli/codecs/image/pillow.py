@@ -79,6 +79,7 @@ class JpegCodec(PillowCodec):
     feature = "jpg"
     keeps_alpha = False
     params = (Param("quality", int, 1, 100, 85, _QUALITY_HELP),)
+    sweep = (15, 30, 45, 60, 75, 90)
 
     def save_options(self, params: dict[str, Any]) -> dict[str, Any]:
         return {"quality": params["quality"], "optimize": True}
@@ -90,6 +91,7 @@ class WebpCodec(PillowCodec):
     pil_format = "WEBP"
     feature = "webp"
     params = (Param("quality", int, 0, 100, 80, _QUALITY_HELP),)
+    sweep = (10, 30, 50, 70, 85, 95)
 
     def prepare(self, media: Image) -> PIL.Image.Image:
         # WebP has no grayscale: grey images travel as RGB and the header restores the mode.
@@ -110,6 +112,7 @@ class AvifCodec(PillowCodec):
         Param("quality", int, 0, 100, 60, _QUALITY_HELP),
         Param("speed", int, 0, 10, 6, "encoder speed: lower is slower and smaller"),
     )
+    sweep = (20, 35, 50, 60, 70, 80)
 
     def prepare(self, media: Image) -> PIL.Image.Image:
         # Pillow's AVIF writer takes L, RGB and RGBA; grey+alpha goes as RGBA.
@@ -128,6 +131,7 @@ class Jpeg2000Codec(PillowCodec):
     feature = "jpg_2000"
     sixteen_bit_modes = frozenset({"L"})
     params = (Param("quality", float, 20, 80, 40, "target PSNR in dB; higher spends more bits"),)
+    sweep = (26.0, 29.0, 32.0, 35.0, 38.0, 41.0)
 
     def save_options(self, params: dict[str, Any]) -> dict[str, Any]:
         return {

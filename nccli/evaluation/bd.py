@@ -1,0 +1,66 @@
+"""BD-rate of every codec against an anchor, on the curves of per-setting means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nccli.evaluation.gates import Summary
+from nccli.metrics.bdrate import bd_rate
+
+QUALITY_METRICS = ("psnr", "psnr_y", "ms_ssim")
+
+
+@dataclass(frozen=True)
+class BDEntry:
+    """BD-rate (%) of one codec against the anchor for one metric, or why there is none."""
+
+    codec: str
+    anchor: str
+    metric: str
+    bd_rate: float | None
+    low: float | None = None
+    high: float | None = None
+    overlap: float | None = None
+    note: str | None = None
+
+
+def bd_rates(summaries: list[Summary], anchor: str) -> list[BDEntry]:
+    """One entry per (codec other than the anchor, quality metric)."""
+    curves = _curves(summaries)
+    if anchor not in curves:
+        return []
+    entries = []
+    for codec, points in curves.items():
+        if codec == anchor:
+            continue
+        for metric in QUALITY_METRICS:
+            entries.append(_entry(codec, anchor, metric, curves[anchor], points))
+    return entries
+
+
+def _curves(summaries: list[Summary]) -> dict[str, list[dict[str, float | None]]]:
+    curves: dict[str, list[dict[str, float | None]]] = {}
+    for summary in summaries:
+        if summary.codec is not None and summary.means.get("bpp") is not None:
+            curves.setdefault(summary.codec, []).append(summary.means)
+    return curves
+
+
+def _entry(codec: str, anchor: str, metric: str, reference: list, test: list) -> BDEntry:
+    points = [
+        [(p["bpp"], p[metric]) for p in curve if _finite(p.get(metric))]
+        for curve in (reference, test)
+    ]
+    if min(len(p) for p in points) < 2:
+        return BDEntry(codec, anchor, metric, None, note="needs two rate points per codec")
+    try:
+        result = bd_rate(*zip(*points[0], strict=True), *zip(*points[1], strict=True))
+    except ValueError as exc:
+        return BDEntry(codec, anchor, metric, None, note=str(exc))
+    if result is None:
+        return BDEntry(codec, anchor, metric, None, note="quality ranges do not overlap")
+    return BDEntry(codec, anchor, metric, result.value, result.low, result.high, result.overlap)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and value not in (float("inf"), float("-inf"))
