@@ -37,7 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 bench: install
-	$(BIN)/python scripts/bench_image_codecs.py $(SAMPLE)
+	$(BIN)/nccli bench $(SAMPLE) -c jpeg -c webp -c avif -c jpeg2000 -c png --anchor jpeg
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .coverage .hypothesis

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from nccli.api import __version__
+from nccli.cli.bench import bench_command
 from nccli.cli.common import exits, settings
 from nccli.cli.decode import decode
 from nccli.cli.encode import encode
@@ -23,6 +24,7 @@ app.command()(exits(decode))
 app.command()(exits(info))
 app.command()(exits(codecs))
 app.command("eval")(exits(evaluate))
+app.command("bench")(exits(bench_command))
 
 
 def _show_version(value: bool) -> None:
