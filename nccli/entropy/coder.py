@@ -1,0 +1,111 @@
+"""Coding integer symbols with per-symbol table rows through constriction's ANS coder.
+
+Symbols sharing a table row are coded together with one categorical model. A symbol outside
+its row's range is coded as the row's escape bin, and its value follows in a side stream of
+zigzag varints, so no value is ever clipped.
+
+Payload: varint byte length of the ANS words, the words (little-endian uint32), the escapes.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from nccli.entropy.tables import PmfTable
+from nccli.errors import InvalidInputError
+
+CODER_NAME = "constriction-ans"
+CODER_VERSION = "1"
+
+
+def encode(symbols: np.ndarray, rows: np.ndarray, table: PmfTable) -> bytes:
+    """Entropy-code ``symbols[i]`` with table row ``rows[i]`` (both flattened)."""
+    symbols = np.asarray(symbols, dtype=np.int64).ravel()
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    if symbols.shape != rows.shape:
+        raise ValueError("symbols and rows differ in size")
+    coded, escapes = [], []
+    for row, members in _groups(rows):
+        index = symbols[members] - table.offsets[row]
+        escape_bin = table.lengths[row] - 1
+        outside = (index < 0) | (index >= escape_bin)
+        escapes.extend(_varint(_zigzag(int(v))) for v in symbols[members][outside])
+        coded.append((row, np.where(outside, escape_bin, index).astype(np.int32)))
+    coder = constriction.stream.stack.AnsCoder()
+    for row, index in reversed(coded):  # a stack: the first group decoded goes in last
+        coder.encode_reverse(index, _model(table, row))
+    words = coder.get_compressed().astype("<u4").tobytes()
+    return _varint(len(words)) + words + b"".join(escapes)
+
+
+def decode(data: bytes, rows: np.ndarray, table: PmfTable) -> np.ndarray:
+    """Invert encode() given the same rows and table; returns symbols in the shape of rows."""
+    shape = np.shape(rows)
+    rows = np.asarray(rows, dtype=np.int64).ravel()
+    length, position = _read_varint(data, 0)
+    if length % 4 or position + length > len(data):
+        raise InvalidInputError("entropy-coded data is truncated")
+    words = np.frombuffer(data[position : position + length], dtype="<u4").astype(np.uint32)
+    position += length
+    coder = constriction.stream.stack.AnsCoder(words)
+    symbols = np.empty(len(rows), dtype=np.int64)
+    for row, members in _groups(rows):
+        index = np.asarray(coder.decode(_model(table, row), len(members)), dtype=np.int64)
+        values = index + table.offsets[row]
+        escape_bin = table.lengths[row] - 1
+        for i in np.flatnonzero(index == escape_bin):
+            encoded, position = _read_varint(data, position)
+            values[i] = _unzigzag(encoded)
+        symbols[members] = values
+    if position != len(data):
+        raise InvalidInputError("entropy-coded data has trailing bytes")
+    return symbols.reshape(shape)
+
+
+def _groups(rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(row, positions using it) for each distinct row, in increasing row order."""
+    if len(rows) == 0:
+        return []
+    order = np.argsort(rows, kind="stable")
+    unique, starts = np.unique(rows[order], return_index=True)
+    bounds = [*starts[1:], len(rows)]
+    return [(int(r), order[s:e]) for r, s, e in zip(unique, starts, bounds, strict=True)]
+
+
+def _model(table: PmfTable, row: int) -> constriction.stream.model.Categorical:
+    counts = table.counts[row, : table.lengths[row]]
+    return constriction.stream.model.Categorical(
+        counts.astype(np.float64) / float(1 << table.precision), perfect=False
+    )
+
+
+def _zigzag(value: int) -> int:
+    return value * 2 if value >= 0 else -value * 2 - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value // 2 if value % 2 == 0 else -(value + 1) // 2
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, position: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        if position >= len(data) or shift > 63:
+            raise InvalidInputError("entropy-coded data is truncated")
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, position
