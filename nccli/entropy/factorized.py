@@ -84,8 +84,11 @@ class FactorizedDensity(nn.Module):
 
     @torch.no_grad()
     def update_tables(self) -> None:
-        """Quantize each channel's density into the integer table stored with the weights."""
-        medians = torch.round(self.medians())  # symbols are integers around these
+        """Quantize each channel's density into the integer table stored with the weights.
+
+        Row c covers median_c + k for the integers k between the channel's tail quantiles.
+        """
+        medians = self.medians()
         low = torch.ceil(medians - self.quantiles[:, 0, 0]).clamp(min=0)
         high = torch.ceil(self.quantiles[:, 0, 2] - medians).clamp(min=0)
         half = int(min(max(low.max().item(), high.max().item()), (tables.MAX_ROW - 2) // 2))
@@ -122,21 +125,27 @@ class FactorizedDensity(nn.Module):
             self.table_offsets.cpu().numpy().astype(np.int64),
         )
 
+    def quantize(self, y: torch.Tensor, noise: bool) -> torch.Tensor:
+        """Uniform noise for training; otherwise round(y - median) + median per channel."""
+        if noise:
+            return y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        medians = self._broadcast_medians(y.dim())
+        return torch.round(y - medians) + medians
+
     def compress(self, y: torch.Tensor) -> bytes:
-        """Code y (N, C, ...) as integers around each channel's (rounded) median."""
-        symbols, rows = self._symbols(y)
-        return coder.encode(symbols, rows, self.table)
+        """Code the integers round(y - median) of y (N, C, ...) with each channel's row."""
+        medians = self._broadcast_medians(y.dim())
+        symbols = torch.round(y - medians).to(torch.int64).cpu().numpy()
+        return coder.encode(symbols, self._rows(tuple(y.shape)), self.table)
 
     def decompress(self, data: bytes, shape: tuple[int, ...]) -> torch.Tensor:
-        rows = self._rows(shape)
-        symbols = coder.decode(data, rows, self.table)
-        medians = torch.round(self.medians()).reshape(1, -1, *([1] * (len(shape) - 2)))
-        return torch.from_numpy(symbols).float().to(medians.device) + medians
+        """The dequantized values symbols + median, of the given (N, C, ...) shape."""
+        symbols = coder.decode(data, self._rows(shape), self.table)
+        medians = self._broadcast_medians(len(shape))
+        return torch.from_numpy(symbols).to(medians.device, medians.dtype) + medians
 
-    def _symbols(self, y: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        medians = torch.round(self.medians()).reshape(1, -1, *([1] * (y.dim() - 2)))
-        symbols = torch.round(y - medians).to(torch.int64).cpu().numpy()
-        return symbols, self._rows(tuple(y.shape))
+    def _broadcast_medians(self, dims: int) -> torch.Tensor:
+        return self.medians().reshape(1, -1, *([1] * (dims - 2)))
 
     def _rows(self, shape: tuple[int, ...]) -> np.ndarray:
         channels = np.arange(shape[1]).reshape(1, -1, *([1] * (len(shape) - 2)))
