@@ -8,6 +8,11 @@ STAMP := $(VENV)/.installed
 # TORCH_INDEX=--index-url=https://download.pytorch.org/whl/cpu
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
+# CompressAI and what it imports, beside the venv, for the compatibility tests only
+# (installed without its dependencies: it would pull torchvision and a CUDA torch).
+COMPAT := $(VENV)/compat
+COMPAT_PACKAGES := compressai==1.2.8 einops tqdm requests urllib3 idna certifi \
+	charset-normalizer pandas python-dateutil torch-geometric xxhash psutil
 SAMPLE := tests/fixtures/photos/cups.png
 DEMO := demo-out
 
@@ -19,6 +24,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet $(TORCH_INDEX) "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --no-deps --target $(COMPAT) $(COMPAT_PACKAGES)
 	touch $(STAMP)
 
 demo: install

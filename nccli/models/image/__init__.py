@@ -1,0 +1,11 @@
+"""Learned image transforms (torch modules only)."""
+
+from nccli.models.image.hyperprior import FactorizedPrior, MeanScaleHyperprior, ScaleHyperprior
+
+ARCHITECTURES = {
+    "bmshj2018-factorized": FactorizedPrior,
+    "bmshj2018-hyperprior": ScaleHyperprior,
+    "mbt2018-mean": MeanScaleHyperprior,
+}
+
+__all__ = ["ARCHITECTURES", "FactorizedPrior", "MeanScaleHyperprior", "ScaleHyperprior"]

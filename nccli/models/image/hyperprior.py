@@ -1,0 +1,165 @@
+"""The factorized-prior and hyperprior image models of Ballé et al. (2018) and Minnen et al.
+(2018): bmshj2018-factorized, bmshj2018-hyperprior and mbt2018-mean.
+
+Torch modules only: the entropy models live in nccli.entropy, I/O and containers elsewhere.
+``forward`` gives reconstructions and likelihoods for training and evaluation;
+``compress`` / ``decompress`` turn an image tensor in [0, 1] into payload chunks and back.
+Images must have sides divisible by ``downsampling``; the codec pads and crops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nccli.entropy import FactorizedDensity, GaussianConditional
+from nccli.models.layers import GDN, conv, deconv
+
+
+@dataclass
+class Output:
+    """What forward() returns: the reconstruction and each latent's likelihoods."""
+
+    x_hat: torch.Tensor
+    likelihoods: dict[str, torch.Tensor]
+
+
+def analysis(channels: int, latent: int) -> nn.Sequential:
+    return nn.Sequential(
+        conv(3, channels), GDN(channels),
+        conv(channels, channels), GDN(channels),
+        conv(channels, channels), GDN(channels),
+        conv(channels, latent),
+    )  # fmt: skip
+
+
+def synthesis(channels: int, latent: int) -> nn.Sequential:
+    return nn.Sequential(
+        deconv(latent, channels), GDN(channels, inverse=True),
+        deconv(channels, channels), GDN(channels, inverse=True),
+        deconv(channels, channels), GDN(channels, inverse=True),
+        deconv(channels, 3),
+    )  # fmt: skip
+
+
+class FactorizedPrior(nn.Module):
+    """bmshj2018-factorized: y = g_a(x) coded with a learned per-channel prior."""
+
+    downsampling = 16
+
+    def __init__(self, N: int = 128, M: int = 192) -> None:
+        super().__init__()
+        self.g_a = analysis(N, M)
+        self.g_s = synthesis(N, M)
+        self.entropy_bottleneck = FactorizedDensity(M)
+
+    def forward(self, x: torch.Tensor, noise: bool = False) -> Output:
+        y = self.g_a(x)
+        y_hat = self.entropy_bottleneck.quantize(y, noise)
+        return Output(self.g_s(y_hat), {"y": self.entropy_bottleneck.likelihood(y_hat)})
+
+    def update_tables(self) -> None:
+        """Build the integer coding tables of the learned prior (after training or loading)."""
+        self.entropy_bottleneck.update_tables()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> tuple[list[bytes], tuple[int, int]]:
+        y = self.g_a(x)
+        return [self.entropy_bottleneck.compress(y)], tuple(y.shape[-2:])
+
+    @torch.no_grad()
+    def decompress(self, chunks: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+        latent = self.g_a[-1].out_channels
+        y_hat = self.entropy_bottleneck.decompress(chunks[0], (1, latent, *shape))
+        return self.g_s(y_hat).clamp_(0, 1)
+
+
+class ScaleHyperprior(nn.Module):
+    """bmshj2018-hyperprior: a hyper-latent z predicts the scale of every element of y."""
+
+    downsampling = 64
+
+    def __init__(self, N: int = 128, M: int = 192) -> None:
+        super().__init__()
+        self.g_a = analysis(N, M)
+        self.g_s = synthesis(N, M)
+        self.h_a = nn.Sequential(
+            conv(M, N, 3, 1), nn.ReLU(inplace=True),
+            conv(N, N), nn.ReLU(inplace=True),
+            conv(N, N),
+        )  # fmt: skip
+        self.h_s = nn.Sequential(
+            deconv(N, N), nn.ReLU(inplace=True),
+            deconv(N, N), nn.ReLU(inplace=True),
+            conv(N, M, 3, 1), nn.ReLU(inplace=True),
+        )  # fmt: skip
+        self.entropy_bottleneck = FactorizedDensity(N)
+        self.gaussian_conditional = GaussianConditional()
+
+    def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.abs(y)
+
+    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scales (and means, where the model predicts them) of y from the decoded z."""
+        return self.h_s(z_hat), None
+
+    def forward(self, x: torch.Tensor, noise: bool = False) -> Output:
+        y = self.g_a(x)
+        z = self.h_a(self.hyper_input(y))
+        z_hat = self.entropy_bottleneck.quantize(z, noise)
+        scales, means = self.entropy_parameters(z_hat)
+        y_hat = self.gaussian_conditional.quantize(y, noise, means)
+        likelihoods = {
+            "y": self.gaussian_conditional.likelihood(y_hat, scales, means),
+            "z": self.entropy_bottleneck.likelihood(z_hat),
+        }
+        return Output(self.g_s(y_hat), likelihoods)
+
+    def update_tables(self) -> None:
+        self.entropy_bottleneck.update_tables()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> tuple[list[bytes], tuple[int, int]]:
+        """Chunks [y, z] and the spatial shape of z."""
+        y = self.g_a(x)
+        z = self.h_a(self.hyper_input(y))
+        z_data = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
+        scales, means = self.entropy_parameters(z_hat)
+        indexes = self.gaussian_conditional.indexes(scales)
+        return [self.gaussian_conditional.compress(y, indexes, means), z_data], tuple(z.shape[-2:])
+
+    @torch.no_grad()
+    def decompress(self, chunks: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+        channels = self.h_a[-1].out_channels
+        z_hat = self.entropy_bottleneck.decompress(chunks[1], (1, channels, *shape))
+        scales, means = self.entropy_parameters(z_hat)
+        indexes = self.gaussian_conditional.indexes(scales)
+        y_hat = self.gaussian_conditional.decompress(chunks[0], indexes, means)
+        return self.g_s(y_hat).clamp_(0, 1)
+
+
+class MeanScaleHyperprior(ScaleHyperprior):
+    """mbt2018-mean: the hyperprior predicts a mean and a scale for every element of y."""
+
+    def __init__(self, N: int = 128, M: int = 192) -> None:
+        super().__init__(N, M)
+        self.h_a = nn.Sequential(
+            conv(M, N, 3, 1), nn.LeakyReLU(inplace=True),
+            conv(N, N), nn.LeakyReLU(inplace=True),
+            conv(N, N),
+        )  # fmt: skip
+        self.h_s = nn.Sequential(
+            deconv(N, M), nn.LeakyReLU(inplace=True),
+            deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+            conv(M * 3 // 2, M * 2, 3, 1),
+        )  # fmt: skip
+
+    def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
+        return y
+
+    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scales, means = self.h_s(z_hat).chunk(2, 1)
+        return scales, means

@@ -1,0 +1,71 @@
+"""Building blocks of learned transforms: strided convolutions and GDN.
+
+Parameter names and layouts follow CompressAI's, so its checkpoints load after a key
+mapping (see nccli/zoo).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.Conv2d:
+    """'Same'-padded convolution that downsamples by ``stride``."""
+    return nn.Conv2d(
+        in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2
+    )
+
+
+def deconv(
+    in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2
+) -> nn.ConvTranspose2d:
+    """Transposed convolution that upsamples by exactly ``stride``."""
+    return nn.ConvTranspose2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=kernel_size // 2,
+        output_padding=stride - 1,
+    )
+
+
+class NonNegative(nn.Module):
+    """Keeps a parameter at or above a minimum: stored as sqrt(value + pedestal)."""
+
+    def __init__(self, minimum: float = 0.0, reparam_offset: float = 2**-18) -> None:
+        super().__init__()
+        self.register_buffer("pedestal", torch.tensor(reparam_offset**2))
+        self.bound = float((minimum + reparam_offset**2) ** 0.5)
+
+    def init(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(torch.clamp(value + self.pedestal, min=self.pedestal))
+
+    def forward(self, stored: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(stored, min=self.bound) ** 2 - self.pedestal
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé et al. 2016), or its inverse (IGDN).
+
+    y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2); the inverse multiplies instead.
+    """
+
+    def __init__(
+        self, channels: int, inverse: bool = False, beta_min: float = 1e-6, gamma_init: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.inverse = inverse
+        self.beta_reparam = NonNegative(minimum=beta_min)
+        self.gamma_reparam = NonNegative()
+        self.beta = nn.Parameter(self.beta_reparam.init(torch.ones(channels)))
+        self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels = x.shape[1]
+        beta = self.beta_reparam(self.beta)
+        gamma = self.gamma_reparam(self.gamma).reshape(channels, channels, 1, 1)
+        norm = F.conv2d(x * x, gamma, beta)
+        return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))

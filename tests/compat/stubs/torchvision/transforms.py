@@ -1,0 +1,1 @@
+"""Empty: CompressAI's transform registry finds no torchvision transforms to register."""

@@ -1,0 +1,70 @@
+"""nccli's image models against the `compressai` package itself, with the same random weights.
+
+For each architecture at two qualities: y, y_hat, x_hat and the likelihoods agree within
+1e-5 (relative to the largest magnitude), nccli's payload is at most 1% larger than the
+total length of CompressAI's own compress() strings, and both decode to the same image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from skimage import data
+
+ROOT = Path(__file__).parents[1]
+COMPAT = ROOT / ".venv" / "compat"
+STUBS = Path(__file__).parent / "compat" / "stubs"
+TOLERANCE = 1e-5
+
+pytestmark = pytest.mark.skipif(
+    not (COMPAT / "compressai").is_dir(), reason="CompressAI is installed by `make install`"
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> dict[str, dict[str, float]]:
+    image = tmp_path_factory.mktemp("compat") / "image.npy"
+    np.save(image, data.astronaut()[128:384, 128:384], allow_pickle=False)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COMPAT), str(STUBS), str(ROOT)])}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "compat" / "compare_compressai.py"),
+            str(image),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+CASES = [
+    f"{a} q{q}"
+    for a in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+    for q in (1, 6)
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_tensors_as_compressai(report, case):
+    values = report[case]
+    for key in ("y", "y_hat", "x_hat", "decoded"):
+        assert values[key] <= TOLERANCE, (key, values[key])
+    likelihoods = [k for k in values if k.startswith("likelihoods_")]
+    assert likelihoods
+    for key in likelihoods:
+        assert values[key] <= TOLERANCE, (key, values[key])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_payload_no_larger_than_compressai(report, case):
+    assert report[case]["bytes_ratio"] <= 1.01
