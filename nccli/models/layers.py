@@ -37,7 +37,7 @@ class NonNegative(nn.Module):
 
     def __init__(self, minimum: float = 0.0, reparam_offset: float = 2**-18) -> None:
         super().__init__()
-        self.register_buffer("pedestal", torch.tensor(reparam_offset**2))
+        self.register_buffer("pedestal", torch.tensor([reparam_offset**2]))
         self.bound = float((minimum + reparam_offset**2) ** 0.5)
 
     def init(self, value: torch.Tensor) -> torch.Tensor:

@@ -62,15 +62,24 @@ _TABLES = ("table_counts", "table_lengths", "table_offsets")
 def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load a CompressAI state_dict into an nccli model and build its coding tables.
 
-    Every weight must match by name and shape; only nccli's own tables may be missing, and
-    they are then computed from the loaded density.
+    Every weight must match by name and shape (ValueError naming the first mismatches);
+    only nccli's own tables may be missing, and they are then computed from the density.
     """
-    result = model.load_state_dict(map_state_dict(state), strict=False)
-    missing = [key for key in result.missing_keys if not key.endswith(_TABLES)]
-    if missing or result.unexpected_keys:
+    mapped = map_state_dict(state)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in mapped and not k.endswith(_TABLES)]
+    unexpected = [k for k in mapped if k not in expected]
+    if missing or unexpected:
         raise ValueError(
-            f"checkpoint does not fit the model: missing {missing[:5]}, "
-            f"unexpected {result.unexpected_keys[:5]}"
+            f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
         )
-    if any(key.endswith(_TABLES) for key in result.missing_keys):
+    wrong = [
+        f"{k} is {tuple(v.shape)}, the model has {tuple(expected[k].shape)}"
+        for k, v in mapped.items()
+        if not k.endswith(_TABLES) and v.shape != expected[k].shape
+    ]
+    if wrong:
+        raise ValueError(f"checkpoint does not fit the model: {'; '.join(wrong[:3])}")
+    model.load_state_dict(mapped, strict=False)
+    if not all(prefix_key in mapped for prefix_key in expected if prefix_key.endswith(_TABLES)):
         model.update_tables()
