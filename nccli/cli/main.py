@@ -12,6 +12,7 @@ from nccli.cli.encode import encode
 from nccli.cli.evaluate import evaluate
 from nccli.cli.info import info
 from nccli.cli.list_codecs import codecs
+from nccli.cli.models import app as models_app
 
 app = typer.Typer(
     name="nccli",
@@ -25,6 +26,7 @@ app.command()(exits(info))
 app.command()(exits(codecs))
 app.command("eval")(exits(evaluate))
 app.command("bench")(exits(bench_command))
+app.add_typer(models_app, name="models")
 
 
 def _show_version(value: bool) -> None:
