@@ -144,6 +144,7 @@ def test_codecs_lists_names_parameters_and_availability(cli):
         "high": 100,
         "default": 80,
         "help": "higher keeps more detail and spends more bits",
+        "choices": [],
     }
     assert by_name["png"]["lossless"]
     table = cli("codecs")

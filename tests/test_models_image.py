@@ -24,6 +24,12 @@ def test_compress_decompress_matches_the_forward_reconstruction(name):
     assert set(model(x).likelihoods) == ({"y"} if len(chunks) == 1 else {"y", "z"})
 
 
+def test_the_codec_names_every_architecture():
+    from nccli.codecs.image.neural import ARCHITECTURES as NAMED
+
+    assert set(NAMED) == set(ARCHITECTURES)
+
+
 def test_training_mode_uses_noise():
     torch.manual_seed(0)
     model = ARCHITECTURES["mbt2018-mean"](16, 24)

@@ -22,15 +22,18 @@ def codecs(
         return 0
     table = Table("codec", "modality", "parameters", "available", "description")
     for row in rows:
-        params = ", ".join(
-            f"{p['name']} {p['low']:g}..{p['high']:g} (default {p['default']:g})"
-            for p in row["params"]
-        )
+        params = ", ".join(_describe_param(p) for p in row["params"])
         name = row["name"] + (" (default)" if row["default"] else "")
         available = "yes" if row["available"] else f"no: {row['reason']}"
         table.add_row(name, row["modality"] or "?", params or "-", available, row["description"])
     Console(highlight=False).print(table)
     return 0
+
+
+def _describe_param(param: dict[str, Any]) -> str:
+    if param["choices"]:
+        return f"{param['name']} {'|'.join(param['choices'])} (default {param['default']})"
+    return f"{param['name']} {param['low']:g}..{param['high']:g} (default {param['default']:g})"
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -62,6 +65,7 @@ def describe(name: str) -> dict[str, Any]:
                 "high": p.high,
                 "default": p.default,
                 "help": p.help,
+                "choices": list(p.choices),
             }
             for p in codec.params
         ],

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from nccli.cli.common import exits, stderr
 from nccli.errors import UsageError
-from nccli.zoo import store
+from nccli.zoo.paths import weights_path
 from nccli.zoo.registry import entries, get_entry
 
 app = typer.Typer(help="List, download and import neural codec weights.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def list_models(
 ) -> int:
     """Zoo entries and whether their weights are in the local store."""
     rows = [
-        {**vars(entry), "available": store.weights_path(entry.id).exists()}
+        {**vars(entry), "available": weights_path(entry.id).exists()}
         for entry in entries().values()
     ]
     if as_json:
@@ -51,6 +51,8 @@ def list_models(
 @exits
 def pull(model_ids: Annotated[list[str], typer.Argument(help="Zoo ids to download.")]) -> int:
     """Download zoo weights once into $NCCLI_HOME (verified by sha256); NCCLI_OFFLINE=1 refuses."""
+    from nccli.zoo import store  # torch loads only for the commands that need it
+
     for model_id in model_ids:
         get_entry(model_id)
         with _progress(model_id) as update:
@@ -63,8 +65,10 @@ def pull(model_ids: Annotated[list[str], typer.Argument(help="Zoo ids to downloa
 @exits
 def info(model_id: Annotated[str, typer.Argument(help="A zoo or imported model id.")]) -> int:
     """Architecture, sizes, source and local state of one model."""
+    from nccli.zoo import store
+
     entry = entries().get(model_id)
-    path = store.weights_path(model_id)
+    path = weights_path(model_id)
     details = {"id": model_id, "path": str(path), "in_store": path.exists()}
     if entry:
         details.update(vars(entry))
@@ -88,6 +92,8 @@ def import_command(
     ] = None,
 ) -> int:
     """Convert a checkpoint to safetensors in the store (reads it with weights_only=True)."""
+    from nccli.zoo import store
+
     entry = entries().get(model_id) if model_id else None
     architecture = arch or (entry.architecture if entry else None)
     if architecture is None:

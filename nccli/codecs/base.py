@@ -25,14 +25,22 @@ class Param:
     """A tunable parameter of a codec, with its range in the codec's own scale."""
 
     name: str
-    kind: type[int] | type[float]
+    kind: type[int] | type[float] | type[str]
     low: float
     high: float
-    default: float
+    default: float | str
     help: str = ""
+    #: For a str parameter: the values it accepts.
+    choices: tuple[str, ...] = ()
 
-    def parse(self, value: Any) -> int | float:
+    def parse(self, value: Any) -> int | float | str:
         """Validate a user-given value (string or number) and convert it to the param's kind."""
+        if self.kind is str:
+            if value not in self.choices:
+                raise UsageError(
+                    f"{self.name} must be one of {', '.join(self.choices)}, not {value!r}"
+                )
+            return str(value)
         try:
             number = float(value)
             if self.kind is int and not number.is_integer():

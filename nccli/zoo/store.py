@@ -8,7 +8,6 @@ and only through ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import pickle
 import tempfile
@@ -23,26 +22,8 @@ from nccli.errors import InvalidInputError, UsageError
 from nccli.models.image import ARCHITECTURES
 from nccli.zoo.compressai import load_into
 from nccli.zoo.download import fetch
+from nccli.zoo.paths import home, sha256_of, weights_path
 from nccli.zoo.registry import ZooEntry, entries
-
-
-def home() -> Path:
-    value = os.environ.get("NCCLI_HOME")
-    return Path(value) if value else Path.home() / ".cache" / "nccli"
-
-
-def weights_path(model_id: str) -> Path:
-    if not model_id or "/" in model_id or model_id.startswith("."):
-        raise UsageError(f"invalid model id {model_id!r}")
-    return home() / "models" / f"{model_id}.safetensors"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def import_checkpoint(
