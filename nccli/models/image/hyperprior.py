@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from nccli.entropy import FactorizedDensity, GaussianConditional
+from nccli.models.exact import ExactSequential
 from nccli.models.layers import GDN, conv, deconv
 
 
@@ -66,11 +67,13 @@ class FactorizedPrior(nn.Module):
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor) -> tuple[list[bytes], tuple[int, int]]:
+        """One chunk and the spatial shape of y (the decoder needs no network output)."""
         y = self.g_a(x)
         return [self.entropy_bottleneck.compress(y)], tuple(y.shape[-2:])
 
     @torch.no_grad()
     def decompress(self, chunks: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+        """The image in [0, 1] from compress()'s chunks and shape."""
         latent = self.g_a[-1].out_channels
         y_hat = self.entropy_bottleneck.decompress(chunks[0], (1, latent, *shape))
         return self.g_s(y_hat).clamp_(0, 1)
@@ -101,9 +104,16 @@ class ScaleHyperprior(nn.Module):
     def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
         return torch.abs(y)
 
-    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scales (and means, where the model predicts them) of y from the decoded z."""
-        return self.h_s(z_hat), None
+    def split(self, parameters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scales (and means, where the model predicts them) from h_s's output."""
+        return parameters, None
+
+    def entropy_parameters(
+        self, z_hat: torch.Tensor, exact: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Scales and means of y from the decoded z; exact=True computes h_s in integers,
+        identically on every device (what compress and decompress use)."""
+        return self.split(ExactSequential(self.h_s)(z_hat) if exact else self.h_s(z_hat))
 
     def forward(self, x: torch.Tensor, noise: bool = False) -> Output:
         y = self.g_a(x)
@@ -121,24 +131,37 @@ class ScaleHyperprior(nn.Module):
         self.entropy_bottleneck.update_tables()
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor) -> tuple[list[bytes], tuple[int, int]]:
-        """Chunks [y, z] and the spatial shape of z."""
+    def compress(self, x: torch.Tensor, exact: bool = True) -> tuple[list[bytes], tuple[int, int]]:
+        """Chunks [y, z] and the spatial shape of z.
+
+        exact=False uses the float hyper-synthesis: only for measuring what the exact path
+        costs, as such payloads decode correctly only where the floats happen to agree.
+        """
         y = self.g_a(x)
         z = self.h_a(self.hyper_input(y))
         z_data = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.entropy_parameters(z_hat, exact)
         indexes = self.gaussian_conditional.indexes(scales)
         return [self.gaussian_conditional.compress(y, indexes, means), z_data], tuple(z.shape[-2:])
 
     @torch.no_grad()
-    def decompress(self, chunks: list[bytes], shape: tuple[int, int]) -> torch.Tensor:
+    def decode_latents(
+        self, chunks: list[bytes], shape: tuple[int, int], exact: bool = True
+    ) -> torch.Tensor:
+        """The dequantized latents y_hat from compress()'s chunks and the shape of z."""
         channels = self.h_a[-1].out_channels
         z_hat = self.entropy_bottleneck.decompress(chunks[1], (1, channels, *shape))
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.entropy_parameters(z_hat, exact)
         indexes = self.gaussian_conditional.indexes(scales)
-        y_hat = self.gaussian_conditional.decompress(chunks[0], indexes, means)
-        return self.g_s(y_hat).clamp_(0, 1)
+        return self.gaussian_conditional.decompress(chunks[0], indexes, means)
+
+    @torch.no_grad()
+    def decompress(
+        self, chunks: list[bytes], shape: tuple[int, int], exact: bool = True
+    ) -> torch.Tensor:
+        """The image in [0, 1] from compress()'s chunks and the shape of z."""
+        return self.g_s(self.decode_latents(chunks, shape, exact)).clamp_(0, 1)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -160,6 +183,6 @@ class MeanScaleHyperprior(ScaleHyperprior):
     def hyper_input(self, y: torch.Tensor) -> torch.Tensor:
         return y
 
-    def entropy_parameters(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        scales, means = self.h_s(z_hat).chunk(2, 1)
+    def split(self, parameters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        scales, means = parameters.chunk(2, 1)
         return scales, means

@@ -1,0 +1,126 @@
+"""An integer-exact evaluation of small conv stacks, for values an entropy decoder depends on.
+
+A float network gives slightly different last bits on different devices, thread counts or
+convolution algorithms; an entropy model fed from it would then pick different table rows on
+encoder and decoder. Here every weight and activation is a fixed-point integer, convolutions
+run as unfold + matmul in float64 on integers whose products and sums stay below 2**53 (so
+every summation order gives the same exact result), and each rescaling is a multiplication by
+a power of two followed by rounding. Elementwise steps use single IEEE operations. The result
+is identical on every machine (DESIGN.md, Determinism).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: Fractional bits of activations: a = a_int / 2**ACTIVATION_BITS.
+ACTIVATION_BITS = 12
+#: Activations are clipped to +-2**ACTIVATION_LIMIT_BITS in integer units.
+ACTIVATION_LIMIT_BITS = 24
+#: Weights are scaled per output channel so that the largest magnitude fits in this many bits.
+WEIGHT_BITS = 15
+#: products < 2**(24 + 15) and at most 2**13 of them per output: sums stay below 2**53.
+MAX_TERMS = 1 << 13
+
+
+@dataclass
+class _Layer:
+    kind: str  # "conv", "deconv", "relu", "leaky"
+    weight: torch.Tensor | None = None  # integer-valued float64
+    bias: torch.Tensor | None = None  # integer-valued float64, at accumulator scale
+    shift: torch.Tensor | None = None  # per output channel: 2**-weight_bits, exact
+    stride: int = 1
+    padding: int = 0
+    output_padding: int = 0
+    slope: float = 0.0
+
+
+class ExactSequential:
+    """Integer-exact version of an nn.Sequential of Conv2d / ConvTranspose2d / (Leaky)ReLU."""
+
+    def __init__(self, network: nn.Sequential) -> None:
+        self.layers = [_convert(module) for module in network]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Evaluate on float input (quantized to the activation grid first); float output."""
+        scale = float(1 << ACTIVATION_BITS)
+        limit = float(1 << ACTIVATION_LIMIT_BITS)
+        a = torch.clamp(torch.round(x.to(torch.float64) * scale), -limit, limit)
+        for layer in self.layers:
+            if layer.kind == "relu":
+                a = torch.clamp(a, min=0.0)
+            elif layer.kind == "leaky":
+                a = torch.where(a >= 0, a, torch.round(a * layer.slope))
+            else:
+                acc = _conv(a, layer) + layer.bias[None, :, None, None]
+                a = torch.clamp(torch.round(acc * layer.shift[None, :, None, None]), -limit, limit)
+        return (a / scale).to(torch.float32)
+
+
+def _convert(module: nn.Module) -> _Layer:
+    if isinstance(module, nn.ReLU):
+        return _Layer("relu")
+    if isinstance(module, nn.LeakyReLU):
+        return _Layer("leaky", slope=module.negative_slope)
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        transposed = isinstance(module, nn.ConvTranspose2d)
+        weight = module.weight.detach().to(torch.float64)
+        out_dim = 1 if transposed else 0
+        per_channel = weight.abs().transpose(0, out_dim).reshape(weight.shape[out_dim], -1).amax(1)
+        bits = _weight_bits(per_channel)
+        factor = torch.ldexp(torch.ones_like(per_channel), bits)
+        view = (1, -1, 1, 1) if transposed else (-1, 1, 1, 1)
+        terms = weight[0].numel() if not transposed else weight[:, 0].numel()
+        if terms > MAX_TERMS:
+            raise ValueError(f"{module}: {terms} terms per output exceed the exact range")
+        bias = module.bias.detach().to(torch.float64) if module.bias is not None else None
+        bias = torch.zeros(weight.shape[out_dim], dtype=torch.float64) if bias is None else bias
+        return _Layer(
+            "deconv" if transposed else "conv",
+            weight=torch.round(weight * factor.reshape(view)),
+            bias=torch.round(bias * factor * (1 << ACTIVATION_BITS)),
+            shift=torch.ldexp(torch.ones_like(per_channel), -bits),
+            stride=module.stride[0],
+            padding=module.padding[0],
+            output_padding=module.output_padding[0] if transposed else 0,
+        )
+    raise TypeError(f"no exact version of {type(module).__name__}")
+
+
+def _weight_bits(largest: torch.Tensor) -> torch.Tensor:
+    """Per channel, the power of two that brings the largest weight just under 2**WEIGHT_BITS.
+
+    frexp reads the binary exponent exactly (no logarithm whose last bit could vary).
+    """
+    _, exponent = torch.frexp(torch.clamp(largest, min=2.0**-30))  # largest < 2**exponent
+    return (WEIGHT_BITS - exponent).clamp(-30, 60).to(torch.int64)
+
+
+def _conv(a: torch.Tensor, layer: _Layer) -> torch.Tensor:
+    """Sum of integer products via unfold + matmul (no FFT or Winograd)."""
+    weight = layer.weight
+    if layer.kind == "deconv":
+        # A transposed conv is a conv over the input dilated by the stride, with the kernel
+        # flipped and its in/out axes swapped.
+        n, c, h, w = a.shape
+        k = weight.shape[-1]
+        dilated = a.new_zeros(n, c, (h - 1) * layer.stride + 1, (w - 1) * layer.stride + 1)
+        dilated[:, :, :: layer.stride, :: layer.stride] = a
+        low = k - 1 - layer.padding
+        high = low + layer.output_padding
+        a = F.pad(dilated, (low, high, low, high))
+        weight = weight.flip(-1, -2).transpose(0, 1)
+        stride, padding = 1, 0
+    else:
+        stride, padding = layer.stride, layer.padding
+    out_channels, _, k, _ = weight.shape
+    columns = F.unfold(a, k, padding=padding, stride=stride)  # (n, c*k*k, L)
+    out = weight.reshape(out_channels, -1) @ columns  # (n, out, L)
+    n = a.shape[0]
+    h_out = (a.shape[2] + 2 * padding - k) // stride + 1
+    w_out = (a.shape[3] + 2 * padding - k) // stride + 1
+    return out.reshape(n, out_channels, h_out, w_out)

@@ -1,0 +1,107 @@
+"""The exact entropy-parameter path: the same integers whatever the numeric set-up."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nccli.models.exact import ACTIVATION_BITS, ExactSequential
+from nccli.models.image import MeanScaleHyperprior, ScaleHyperprior
+
+
+@pytest.fixture(params=[ScaleHyperprior, MeanScaleHyperprior])
+def model(request):
+    torch.manual_seed(0)
+    network = request.param(32, 48).eval()
+    with torch.no_grad():  # a less regular network than the initial one
+        for parameter in network.h_s.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    network.update_tables()
+    return network
+
+
+def hyper_latents(seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return torch.round(torch.randn(2, 32, 5, 7) * 4) + 0.37
+
+
+def test_exact_path_is_close_to_the_float_path(model):
+    z_hat = hyper_latents()
+    with torch.no_grad():
+        reference = model.h_s(z_hat)
+    exact = ExactSequential(model.h_s)(z_hat)
+    assert exact.shape == reference.shape
+    assert (exact - reference).abs().max().item() < 64 * 2.0**-ACTIVATION_BITS
+
+
+def test_exact_path_ignores_threads_memory_format_dtype_and_order(model):
+    z_hat = hyper_latents()
+    baseline = ExactSequential(model.h_s)(z_hat)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = ExactSequential(model.h_s)(z_hat)
+    finally:
+        torch.set_num_threads(threads)
+    channels_last = ExactSequential(model.h_s)(z_hat.contiguous(memory_format=torch.channels_last))
+    as_double = ExactSequential(model.h_s)(z_hat.double())
+    one_by_one = torch.cat([ExactSequential(model.h_s)(z_hat[i : i + 1]) for i in range(2)])
+    for other in (single, channels_last, as_double, one_by_one):
+        assert torch.equal(other, baseline)
+
+
+def test_summation_order_does_not_matter():
+    """Reversing the order of input channels (so of every dot product) changes nothing."""
+    torch.manual_seed(1)
+    network = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 5, padding=2), torch.nn.LeakyReLU())
+    x = torch.randn(1, 8, 9, 9) * 50
+    flipped = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 5, padding=2), torch.nn.LeakyReLU())
+    with torch.no_grad():
+        flipped[0].weight.copy_(network[0].weight.flip(1))
+        flipped[0].bias.copy_(network[0].bias)
+    assert torch.equal(ExactSequential(network)(x), ExactSequential(flipped)(x.flip(1)))
+
+
+def perturb_float_convolutions(monkeypatch, relative: float) -> None:
+    """Make every float convolution a little different, as another device's kernels might."""
+
+    def noisy(function):
+        def perturbed(*args, **kwargs):
+            out = function(*args, **kwargs)
+            return out * (1 + relative * torch.randn_like(out))
+
+        return perturbed
+
+    monkeypatch.setattr(F, "conv2d", noisy(F.conv2d))
+    monkeypatch.setattr(F, "conv_transpose2d", noisy(F.conv_transpose2d))
+
+
+def test_decoding_under_a_perturbed_float_path_gives_identical_latents(model, monkeypatch):
+    torch.manual_seed(3)
+    image = torch.rand(1, 3, 128, 192)
+    exact_chunks, shape = model.compress(image)
+    float_chunks, _ = model.compress(image, exact=False)
+    expected_exact = model.decode_latents(exact_chunks, shape)
+    expected_float = model.decode_latents(float_chunks, shape, exact=False)
+
+    perturb_float_convolutions(monkeypatch, 1e-3)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(model.decode_latents(exact_chunks, shape), expected_exact)
+        # The control: the float path picks other table rows and loses the stream.
+        try:
+            desynchronised = model.decode_latents(float_chunks, shape, exact=False)
+        except Exception:
+            desynchronised = None
+        assert desynchronised is None or not torch.equal(desynchronised, expected_float)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_unsupported_layers_are_refused():
+    with pytest.raises(TypeError, match="no exact version of Sigmoid"):
+        ExactSequential(torch.nn.Sequential(torch.nn.Sigmoid()))
+    with pytest.raises(ValueError, match="exceed the exact range"):
+        ExactSequential(torch.nn.Sequential(torch.nn.Conv2d(400, 1, 5)))
