@@ -16,7 +16,7 @@ COMPAT_PACKAGES := compressai==1.2.8 einops tqdm requests urllib3 idna certifi \
 SAMPLE := tests/fixtures/photos/cups.png
 DEMO := demo-out
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-image clean
 
 install: $(STAMP)
 
@@ -44,6 +44,9 @@ lint: install
 
 bench: install
 	$(BIN)/nccli bench $(SAMPLE) -c jpeg -c webp -c avif -c jpeg2000 -c png --anchor jpeg
+
+bench-image: install
+	PYTHONPATH=$(COMPAT):tests/compat/stubs $(BIN)/python scripts/bench_image.py $(SAMPLE)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .coverage .hypothesis

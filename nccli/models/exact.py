@@ -101,26 +101,25 @@ def _weight_bits(largest: torch.Tensor) -> torch.Tensor:
 
 
 def _conv(a: torch.Tensor, layer: _Layer) -> torch.Tensor:
-    """Sum of integer products via unfold + matmul (no FFT or Winograd)."""
-    weight = layer.weight
+    """Sum of integer products as matmuls: unfold + matmul, or matmul + fold (no FFT/Winograd)."""
     if layer.kind == "deconv":
-        # A transposed conv is a conv over the input dilated by the stride, with the kernel
-        # flipped and its in/out axes swapped.
-        n, c, h, w = a.shape
-        k = weight.shape[-1]
-        dilated = a.new_zeros(n, c, (h - 1) * layer.stride + 1, (w - 1) * layer.stride + 1)
-        dilated[:, :, :: layer.stride, :: layer.stride] = a
-        low = k - 1 - layer.padding
-        high = low + layer.output_padding
-        a = F.pad(dilated, (low, high, low, high))
-        weight = weight.flip(-1, -2).transpose(0, 1)
-        stride, padding = 1, 0
-    else:
-        stride, padding = layer.stride, layer.padding
+        return _transposed(a, layer)
+    weight = layer.weight
     out_channels, _, k, _ = weight.shape
-    columns = F.unfold(a, k, padding=padding, stride=stride)  # (n, c*k*k, L)
-    out = weight.reshape(out_channels, -1) @ columns  # (n, out, L)
-    n = a.shape[0]
-    h_out = (a.shape[2] + 2 * padding - k) // stride + 1
-    w_out = (a.shape[3] + 2 * padding - k) // stride + 1
-    return out.reshape(n, out_channels, h_out, w_out)
+    columns = F.unfold(a, k, padding=layer.padding, stride=layer.stride)  # (n, c*k*k, L)
+    out = weight.reshape(out_channels, -1) @ columns
+    h_out = (a.shape[2] + 2 * layer.padding - k) // layer.stride + 1
+    w_out = (a.shape[3] + 2 * layer.padding - k) // layer.stride + 1
+    return out.reshape(a.shape[0], out_channels, h_out, w_out)
+
+
+def _transposed(a: torch.Tensor, layer: _Layer) -> torch.Tensor:
+    """Each input pixel scatters its kernel-sized patch (matmul); fold adds the overlaps."""
+    n, in_channels, h, w = a.shape
+    k = layer.weight.shape[-1]
+    s, p = layer.stride, layer.padding
+    patches = layer.weight.reshape(in_channels, -1).T @ a.reshape(n, in_channels, h * w)
+    full = F.fold(patches, ((h - 1) * s + k, (w - 1) * s + k), k, stride=s)
+    h_out = (h - 1) * s - 2 * p + k + layer.output_padding
+    w_out = (w - 1) * s - 2 * p + k + layer.output_padding
+    return full[:, :, p : p + h_out, p : p + w_out]
