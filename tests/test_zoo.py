@@ -160,7 +160,7 @@ def test_nc_image_round_trip_and_missing_or_changed_weights(cli, zoo, tmp_path, 
     header = container.loads((tmp_path / "x.ncc").read_bytes()).header
     assert header.model.id == "mbt2018-mean-mse-q1"
     assert header.entropy_coder.name == "constriction-ans"
-    assert header.fields["latent_shape"] == [6, 8]  # 384x512 padded to multiples of 64
+    assert header.fields == {"tile": 0}
     decode = cli("decode", tmp_path / "x.ncc", "-o", tmp_path / "y.png")
     assert decode.returncode == 0, decode.stderr
 
@@ -189,6 +189,25 @@ def test_nc_image_any_size_and_grey(zoo, tmp_path):
         pixels = (np.random.default_rng(0).random(shape) * 255).astype(np.uint8)
         decoded, _info = nccli.decode(nccli.encode(pixels, "nc-image", quality=1))
         assert decoded.shape == shape
+
+
+def test_nc_image_tiles_code_independently(zoo, tmp_path):
+    import nccli
+
+    store.pull("mbt2018-mean-mse-q1")
+    pixels = (np.random.default_rng(1).random((150, 200, 3)) * 255).astype(np.uint8)
+    tiled = nccli.encode(pixels, "nc-image", quality=1, tile=128)
+    parsed = container.loads(tiled)
+    assert parsed.header.fields == {"tile": 128}
+    assert len(parsed.payloads()) == 2 * 4  # 2 x 2 tiles, y and z each
+    decoded, _ = nccli.decode(tiled)
+    corner, _ = nccli.decode(nccli.encode(pixels[:128, :128], "nc-image", quality=1))
+    np.testing.assert_array_equal(decoded[:128, :128], corner)  # a tile decodes on its own
+    with pytest.raises(nccli.errors.UsageError, match="multiple of 64"):
+        nccli.encode(pixels, "nc-image", quality=1, tile=100)
+    short = container.dumps(parsed.header, [(container.DATA, p) for p in parsed.payloads()[:-1]])
+    with pytest.raises(nccli.errors.InvalidInputError, match="7 chunks, 8 expected"):
+        nccli.decode(short)
 
 
 def test_import_refuses_bad_checkpoints(cli, zoo, tmp_path, isolated_home):

@@ -1,12 +1,14 @@
 """nc-image: learned image coding with hyperprior-family models from the model zoo.
 
-Images of any size are padded (edge replication) to the model's multiple and cropped back.
-Grayscale travels as RGB and comes back grey; alpha and 16-bit samples are refused.
+Images are coded in tiles (one tile unless asked, or unless the image is above a memory
+budget); each tile is padded by edge replication to the model's multiple and cropped back,
+and is decodable on its own, so memory stays bounded whatever the image size. Grayscale
+travels as RGB and comes back grey; alpha and 16-bit samples are refused.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,11 @@ from nccli.media.image import Image, convert_mode
 #: The keys of nccli.models.image.ARCHITECTURES, named here so that listing codecs does not
 #: import torch (a test keeps the two in step).
 ARCHITECTURES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+#: Tiles are multiples of the largest model stride.
+TILE_MULTIPLE = 64
+#: Above this many pixels, and with no --param tile given, images are coded in AUTO_TILE tiles.
+AUTO_TILE_ABOVE = 2048 * 2048
+AUTO_TILE = 1024
 
 
 class NeuralImageCodec(Codec):
@@ -30,6 +37,7 @@ class NeuralImageCodec(Codec):
         Param("quality", int, 1, 8, 4, "zoo quality level: higher spends more bits"),
         Param("arch", str, 0, 0, "mbt2018-mean", "architecture", ARCHITECTURES),
         Param("metric", str, 0, 0, "mse", "what the weights were trained for", ("mse", "ms-ssim")),
+        Param("tile", int, 0, 8192, 0, "tile side, a multiple of 64 (0: automatic)"),
     )
     rate_param = "quality"
     sweep = (1, 2, 3, 4, 5, 6, 7, 8)
@@ -47,17 +55,24 @@ class NeuralImageCodec(Codec):
         from nccli.entropy import CODER_NAME, CODER_VERSION
         from nccli.zoo.store import load_model
 
+        tile = params["tile"]
+        if tile % TILE_MULTIPLE:
+            raise UsageError(f"tile must be a multiple of {TILE_MULTIPLE}, not {tile}")
+        if tile == 0 and media.width * media.height > AUTO_TILE_ABOVE:
+            tile = AUTO_TILE
         model_id = f"{params['arch']}-{params['metric']}-q{params['quality']}"
         model, digest = load_model(model_id)
         rgb = convert_mode(media, "RGB").pixels
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
-        multiple = model.downsampling
-        pad_h, pad_w = -media.height % multiple, -media.width % multiple
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        chunks, shape = model.compress(x)
+        chunks: list[bytes] = []
+        for top, left, height, width in tiles(media.height, media.width, tile):
+            crop = np.ascontiguousarray(rgb[top : top + height, left : left + width])
+            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255
+            pad = (0, -width % model.downsampling, 0, -height % model.downsampling)
+            tile_chunks, _ = model.compress(F.pad(x, pad, mode="replicate"))
+            chunks.extend(tile_chunks)
         return Encoded(
             chunks,
-            fields={"latent_shape": list(shape)},
+            fields={"tile": tile},
             model=ModelRef(model_id, digest),
             entropy_coder=CoderRef(CODER_NAME, CODER_VERSION),
         )
@@ -76,14 +91,32 @@ class NeuralImageCodec(Codec):
                 f"{header.model.sha256[:12]}..., the store has {digest[:12]}...: "
                 "pull or import the same weights"
             )
+        tile = header.fields.get("tile")
+        if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % TILE_MULTIPLE:
+            raise InvalidInputError(f"nc-image tile size {tile!r} is invalid")
         width, height = header.media["width"], header.media["height"]
-        expected = [math.ceil(height / model.downsampling), math.ceil(width / model.downsampling)]
-        if header.fields.get("latent_shape") != expected:
+        grid = list(tiles(height, width, tile))
+        per_tile = 1 if "factorized" in header.model.id else 2
+        if len(chunks) != per_tile * len(grid):
             raise InvalidInputError(
-                f"latent shape {header.fields.get('latent_shape')} does not fit"
+                f"nc-image payload has {len(chunks)} chunks, {per_tile * len(grid)} expected"
             )
-        if len(chunks) != (1 if "factorized" in header.model.id else 2):
-            raise InvalidInputError(f"nc-image payload has {len(chunks)} chunks")
-        x_hat = model.decompress(chunks, tuple(expected))[0, :, :height, :width]
-        pixels = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).numpy()
-        return Image(np.ascontiguousarray(pixels))
+        pixels = np.empty((height, width, 3), dtype=np.uint8)
+        ds = model.downsampling
+        for index, (top, left, h, w) in enumerate(grid):
+            latent = (-(-h // ds), -(-w // ds))
+            own = chunks[index * per_tile : (index + 1) * per_tile]
+            x_hat = model.decompress(own, latent)[0, :, :h, :w]
+            out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+            pixels[top : top + h, left : left + w] = out
+        return Image(pixels)
+
+
+def tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
+    """(top, left, height, width) of each tile in row-major order; tile 0 means one tile."""
+    if tile == 0:
+        yield 0, 0, height, width
+        return
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            yield top, left, min(tile, height - top), min(tile, width - left)
