@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nccli.cli.common import Force, parse_pairs, stderr
-from nccli.cli.files import IMAGE_SUFFIXES, STDIO, write_output
+from nccli.cli.files import IMAGE_SUFFIXES, STDIO, expand_files, write_output
 from nccli.codecs.base import DEFAULT_CODECS, get_codec
 from nccli.errors import UsageError
 from nccli.evaluation.bench import SCHEMA, BenchResult, bench
@@ -36,16 +36,7 @@ def bench_command(
     force: Force = False,
 ) -> int:
     """Measure encode/decode MPixel/s (median and range of repeated runs) and peak RSS."""
-    files = []
-    for path in inputs:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.exists():
-            files.append(path)
-        else:
-            raise UsageError(f"{path}: no such file")
-    if not files:
-        raise UsageError("no images to benchmark")
+    files = expand_files(inputs, IMAGE_SUFFIXES, "image")
     params = parse_pairs(param or [], "--param")
     if quality is not None:
         params["quality"] = quality

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nccli.cli.common import Device, Force, check_device, parse_pairs, progress, stderr
-from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, write_output
+from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, expand_files, write_output
 from nccli.codecs.base import DEFAULT_CODECS
 from nccli.errors import UsageError
 from nccli.evaluation import report
@@ -101,7 +101,7 @@ def evaluate(
         raise UsageError("give either --codec (run codecs) or --decoded (compare files), not both")
     if decoded and (sweep or qualities or bpp or verify_files):
         raise UsageError("--sweep, --qualities, --bpp and --verify run codecs; drop --decoded")
-    references = _files(inputs, IMAGE_SUFFIXES, "input")
+    references = expand_files(inputs, IMAGE_SUFFIXES, "input")
     codecs = codec or [DEFAULT_CODECS["image"]]
     if anchor is not None and anchor not in codecs:
         raise UsageError(f"--anchor {anchor} is not one of the codecs run ({', '.join(codecs)})")
@@ -112,7 +112,7 @@ def evaluate(
             keep_dir.mkdir()
         if decoded:
             tasks = pair_tasks(
-                references, _files(decoded, NCC_SUFFIXES | IMAGE_SUFFIXES, "--decoded")
+                references, expand_files(decoded, NCC_SUFFIXES | IMAGE_SUFFIXES, "--decoded")
             )
         else:
             params = parse_pairs(param or [], "--param")
@@ -196,21 +196,6 @@ def _print_comparison(comparison: Comparison) -> None:
         stderr.print(f"nccli: baseline has a result this run lacks: {item}", markup=False)
     for item in comparison.unexpected:
         stderr.print(f"nccli: this run has a result the baseline lacks: {item}", markup=False)
-
-
-def _files(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in accept)
-            if not found:
-                raise UsageError(f"{path}: directory holds no {what} files")
-            files.extend(found)
-        elif not path.exists():
-            raise UsageError(f"{path}: no such file")
-        else:
-            files.append(path)
-    return files
 
 
 def _list(text: str | None) -> list[str] | None:

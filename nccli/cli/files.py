@@ -137,16 +137,28 @@ def write_output(target: str, data: bytes, force: bool) -> None:
                 os.unlink(temp)
 
 
+def expand_files(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:
+    """Files as given, and the files below each directory whose suffix is accepted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in accept)
+            if not found:
+                raise UsageError(f"{path}: directory holds no {what} files")
+            files.extend(found)
+        elif not path.exists():
+            raise UsageError(f"{path}: no such file")
+        else:
+            files.append(path)
+    return files
+
+
 def _expand(inputs: list[str], accept: frozenset[str]) -> list[str]:
+    """Inputs as given ('-' and missing paths included, to fail later), directories expanded."""
     sources = []
     for item in inputs:
-        path = Path(item)
-        if item != STDIO and path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in accept)
-            if not found:
-                kinds = ", ".join(sorted(accept))
-                raise UsageError(f"{item}: directory holds no input files ({kinds})")
-            sources.extend(found)
+        if item != STDIO and Path(item).is_dir():
+            sources.extend(str(p) for p in expand_files([Path(item)], accept, "input"))
         else:
             sources.append(item)
     return sources

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nccli.errors import InvalidInputError, UsageError
-from nccli.evaluation.gates import ALIASES
+from nccli.evaluation.gates import split_metric
 from nccli.evaluation.runner import HIGHER_IS_BETTER, METRICS, Row
 
 SCHEMA = "nccli.eval/1"
@@ -57,16 +57,10 @@ class Comparison:
 
 def parse_tolerance(text: str) -> Tolerance:
     """Parse 'METRIC=AMOUNT' or 'METRIC=PERCENT%' as given to --tolerance."""
-    name, sep, value = text.partition("=")
-    metric = ALIASES.get(name.strip().lower(), name.strip().lower())
-    if not sep or metric not in METRICS:
-        raise UsageError(
-            f"--tolerance takes METRIC=VALUE or METRIC=PERCENT% with METRIC one of "
-            f"{', '.join(METRICS)}; got {text!r}"
-        )
-    relative = value.strip().endswith("%")
+    metric, value = split_metric(text, "--tolerance", "METRIC=VALUE or METRIC=PERCENT%")
+    relative = value.endswith("%")
     try:
-        amount = float(value.strip().rstrip("%"))
+        amount = float(value.rstrip("%"))
     except ValueError:
         raise UsageError(f"--tolerance {text!r}: {value!r} is not a number") from None
     if amount < 0 or not math.isfinite(amount):

@@ -34,15 +34,20 @@ class Summary:
     means: dict[str, float | None]
 
 
-def parse_gate(text: str, fails_when: str) -> Gate:
-    """Parse 'METRIC=VALUE' as given to --fail-under / --fail-over."""
+def split_metric(text: str, option: str, form: str = "METRIC=VALUE") -> tuple[str, str]:
+    """Split an option value 'METRIC=VALUE' into a known metric name and the value text."""
     name, sep, value = text.partition("=")
     metric = ALIASES.get(name.strip().lower(), name.strip().lower())
     if not sep or metric not in METRICS:
         raise UsageError(
-            f"--fail-{fails_when} takes METRIC=VALUE with METRIC one of {', '.join(METRICS)}; "
-            f"got {text!r}"
+            f"{option} takes {form} with METRIC one of {', '.join(METRICS)}; got {text!r}"
         )
+    return metric, value.strip()
+
+
+def parse_gate(text: str, fails_when: str) -> Gate:
+    """Parse 'METRIC=VALUE' as given to --fail-under / --fail-over."""
+    metric, value = split_metric(text, f"--fail-{fails_when}")
     try:
         threshold = float(value)
     except ValueError:
