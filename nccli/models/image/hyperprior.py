@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nccli.entropy import FactorizedDensity, GaussianConditional
@@ -185,4 +186,25 @@ class MeanScaleHyperprior(ScaleHyperprior):
 
     def split(self, parameters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         scales, means = parameters.chunk(2, 1)
+        return scales, means
+
+    def entropy_parameters(
+        self, z_hat: torch.Tensor, exact: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """As in ScaleHyperprior; on the exact path only the scales need exactness.
+
+        Means shift the reconstruction, never the decoded symbols, so their half of the last
+        layer runs in float on the exact hidden activations (half the exact work).
+        """
+        if not exact:
+            return self.split(self.h_s(z_hat))
+        hidden = ExactSequential(self.h_s[:-1])(z_hat)
+        last = self.h_s[-1]
+        half = last.out_channels // 2
+        scale_layer = conv(last.in_channels, half, last.kernel_size[0], last.stride[0])
+        with torch.no_grad():
+            scale_layer.weight.copy_(last.weight[:half])
+            scale_layer.bias.copy_(last.bias[:half])
+        scales = ExactSequential(nn.Sequential(scale_layer))(hidden)
+        means = F.conv2d(hidden, last.weight[half:], last.bias[half:], padding=last.padding)
         return scales, means
