@@ -191,6 +191,18 @@ def test_nc_image_any_size_and_grey(zoo, tmp_path):
         assert decoded.shape == shape
 
 
+def test_eval_cache_knows_the_weights(cli, zoo, tmp_path, photo_path):
+    assert cli("models", "pull", "mbt2018-mean-mse-q1").returncode == 0
+    args = ("eval", photo_path, "-c", "nc-image", "-Q", "1", "--json", "-")
+    first = json.loads(cli(*args).stdout)["results"][0]
+    assert not first["cached"] and first["error"] is None
+    assert json.loads(cli(*args).stdout)["results"][0]["cached"]
+    other = tmp_path / "other.pth"
+    other.write_bytes(checkpoint_bytes(9))
+    assert cli("models", "import", other, "--id", "mbt2018-mean-mse-q1").returncode == 0
+    assert not json.loads(cli(*args).stdout)["results"][0]["cached"]  # new weights, new result
+
+
 def test_nc_image_tiles_code_independently(zoo, tmp_path):
     import nccli
 

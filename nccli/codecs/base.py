@@ -79,6 +79,11 @@ class Codec(ABC):
     #: Values of rate_param that `nccli eval --sweep` runs, low rate to high.
     sweep: ClassVar[tuple[float, ...]] = ()
 
+    def identity(self, params: dict[str, Any]) -> str:
+        """What else, beyond name, version and parameters, decides the output (e.g. the
+        digest of a model's weights); part of the eval cache key."""
+        return ""
+
     def unavailable_reason(self) -> str | None:
         """None when the backend can run here, else why it cannot."""
         return None

@@ -1,7 +1,8 @@
 """A per-result cache for `nccli eval`, so that a re-run computes only what changed.
 
 A result is keyed by the sha256 of the input file, the codec's name and bitstream version,
-the requested parameters and the version of the metric definitions. Entries are small JSON
+the requested parameters, what else the codec says decides its output (a neural codec's
+weights digest) and the version of the metric definitions. Entries are small JSON
 files under ``$NCCLI_HOME/cache/eval`` (default ``~/.cache/nccli``).
 """
 
@@ -31,15 +32,19 @@ class ResultCache:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def key(self, digest: str, codec: str, version: int, request: dict[str, Any]) -> str:
-        identity = {
+    def key(
+        self, digest: str, codec: str, version: int, request: dict[str, Any], identity: str = ""
+    ) -> str:
+        """Cache key; identity is the codec's own (e.g. its weights' digest)."""
+        parts = {
             "file": digest,
             "codec": codec,
             "version": version,
             "request": request,
+            "identity": identity,
             "metrics": METRICS_VERSION,
         }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:

@@ -139,7 +139,8 @@ def _run_codec(task: Task, row: Row, cache: ResultCache | None) -> None:
     if cache is not None and task.keep is None:
         backend = get_codec(task.codec)
         digest = hashlib.sha256(source).hexdigest()
-        key = cache.key(digest, backend.name, backend.version, row.request)
+        identity = backend.identity(resolved)
+        key = cache.key(digest, backend.name, backend.version, row.request, identity)
         hit = cache.get(key)
         if hit is not None:
             _fill(row, hit)

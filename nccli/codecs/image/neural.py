@@ -42,6 +42,12 @@ class NeuralImageCodec(Codec):
     rate_param = "quality"
     sweep = (1, 2, 3, 4, 5, 6, 7, 8)
 
+    def identity(self, params: dict[str, Any]) -> str:
+        from nccli.zoo.paths import sha256_of, weights_path
+
+        path = weights_path(model_id(params))
+        return sha256_of(path) if path.exists() else "missing"
+
     def check(self, media: Image) -> None:
         if media.has_alpha:
             raise UsageError("nc-image cannot keep the alpha channel; use webp, avif or png")
@@ -60,8 +66,7 @@ class NeuralImageCodec(Codec):
             raise UsageError(f"tile must be a multiple of {TILE_MULTIPLE}, not {tile}")
         if tile == 0 and media.width * media.height > AUTO_TILE_ABOVE:
             tile = AUTO_TILE
-        model_id = f"{params['arch']}-{params['metric']}-q{params['quality']}"
-        model, digest = load_model(model_id)
+        model, digest = load_model(model_id(params))
         rgb = convert_mode(media, "RGB").pixels
         chunks: list[bytes] = []
         for top, left, height, width in tiles(media.height, media.width, tile):
@@ -73,7 +78,7 @@ class NeuralImageCodec(Codec):
         return Encoded(
             chunks,
             fields={"tile": tile},
-            model=ModelRef(model_id, digest),
+            model=ModelRef(model_id(params), digest),
             entropy_coder=CoderRef(CODER_NAME, CODER_VERSION),
         )
 
@@ -110,6 +115,11 @@ class NeuralImageCodec(Codec):
             out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).numpy()
             pixels[top : top + h, left : left + w] = out
         return Image(pixels)
+
+
+def model_id(params: dict[str, Any]) -> str:
+    """The zoo id of the weights a parameter set asks for."""
+    return f"{params['arch']}-{params['metric']}-q{params['quality']}"
 
 
 def tiles(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
