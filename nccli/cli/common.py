@@ -25,7 +25,7 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing o
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Device = Annotated[
     str,
-    typer.Option(help="Where neural codecs run: auto, cpu, cuda or cuda:N."),
+    typer.Option(help="Where neural codecs run: auto, cpu, cuda or cuda:N (CPU only so far)."),
 ]
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
