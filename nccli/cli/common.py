@@ -7,7 +7,8 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -96,34 +97,34 @@ def run_batch(items: list[T], work: Callable[[T], None], label: Callable[[T], st
     return status
 
 
-class progress:
-    """A rich progress bar on stderr, shown only on a terminal and for more than one item."""
+@contextmanager
+def terminal_bar(
+    *columns: Any, shown: bool = True, description: str = "", total: int | None = None
+) -> Iterator[Callable[..., None]]:
+    """A transient rich progress bar on stderr, only on a terminal.
 
-    def __init__(self, total: int) -> None:
-        self._bar: Progress | None = None
-        if total > 1 and sys.stderr.isatty():
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=stderr,
-                transient=True,
-            )
-            self._task = self._bar.add_task("", total=total)
+    Yields an update function taking rich's task fields (advance=, completed=, total=, ...);
+    it does nothing where no bar is shown.
+    """
+    if not (shown and sys.stderr.isatty()):
+        yield lambda **fields: None
+        return
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda **fields: bar.update(task, **fields)
 
-    def __enter__(self) -> Callable[[str], None]:
-        if self._bar:
-            self._bar.__enter__()
-        return self._advance
 
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.__exit__(*exc)
-
-    def _advance(self, description: str) -> None:
-        if self._bar:
-            self._bar.update(self._task, advance=1, description=description)
+@contextmanager
+def progress(total: int) -> Iterator[Callable[[str], None]]:
+    """Progress over items, shown for more than one; yields advance(description)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with terminal_bar(*columns, shown=total > 1, total=total) as update:
+        yield lambda description: update(advance=1, description=description)
 
 
 def report_error(exc: BaseException | str) -> None:

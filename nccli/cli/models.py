@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
 from rich.table import Table
 
-from nccli.cli.common import exits, stderr
+from nccli.cli.common import exits, stderr, terminal_bar
 from nccli.errors import UsageError
 from nccli.zoo.paths import weights_path
 from nccli.zoo.registry import entries, get_entry
@@ -55,8 +54,9 @@ def pull(model_ids: Annotated[list[str], typer.Argument(help="Zoo ids to downloa
 
     for model_id in model_ids:
         get_entry(model_id)
-        with _progress(model_id) as update:
-            path = store.pull(model_id, update)
+        columns = ("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with terminal_bar(*columns, description=model_id) as update:
+            path = store.pull(model_id, lambda done, total: update(completed=done, total=total))
         stderr.print(f"{model_id}: {path}", markup=False)
     return 0
 
@@ -103,31 +103,3 @@ def import_command(
     path = store.import_checkpoint(checkpoint, architecture, model_id or checkpoint.stem, entry)
     stderr.print(f"{checkpoint} -> {path}", markup=False)
     return 0
-
-
-class _progress:
-    def __init__(self, label: str) -> None:
-        self._bar = None
-        if sys.stderr.isatty():
-            self._bar = Progress(
-                "{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                console=stderr,
-                transient=True,
-            )
-            self._task = self._bar.add_task(label, total=None)
-
-    def __enter__(self):
-        if self._bar:
-            self._bar.__enter__()
-        return self._update
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar:
-            self._bar.__exit__(*exc)
-
-    def _update(self, done: int, total: int | None) -> None:
-        if self._bar:
-            self._bar.update(self._task, completed=done, total=total)
