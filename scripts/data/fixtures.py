@@ -10,12 +10,12 @@ artifacts) before cropping. Needs apt-get and dpkg (Debian/Ubuntu).
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
 
+from debian import DEFAULT_CACHE, unpack
 from PIL import Image
 
-PACKAGE = "plasma-workspace-wallpapers"
+PACKAGE, VERSION = "plasma-workspace-wallpapers", "4:5.27.5-2"
 ROOT = Path(__file__).resolve().parents[2]
 #: name -> (wallpaper file inside the package, downscaled size, crop box)
 PHOTOS = {
@@ -27,23 +27,11 @@ PHOTOS = {
 }
 
 
-def unpack(cache: Path) -> Path:
-    """Download and unpack the package once; return the unpacked tree."""
-    tree = cache / PACKAGE
-    if tree.exists():
-        return tree
-    cache.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", PACKAGE], cwd=cache, check=True)
-    deb = next(cache.glob(f"{PACKAGE}_*.deb"))
-    subprocess.run(["dpkg", "-x", str(deb), str(tree)], check=True)
-    return tree
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "nccli-data")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     args = parser.parse_args()
-    tree = unpack(args.cache)
+    tree = unpack(PACKAGE, VERSION, args.cache)
     for name, (source, size, box) in PHOTOS.items():
         with Image.open(tree / source) as im:
             photo = im.convert("RGB").resize(size, Image.LANCZOS).crop(box)
