@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 
 from nccli.entropy import coder
-from nccli.models.exact import ACTIVATION_BITS, ExactSequential
+from nccli.models.exact import ACTIVATION_BITS, ExactSequential, simulate
 from nccli.models.image import MeanScaleHyperprior, ScaleHyperprior
+from nccli.models.image.variable_rate import GainedMeanScaleHyperprior
 
 
-@pytest.fixture(params=[ScaleHyperprior, MeanScaleHyperprior])
+@pytest.fixture(params=[ScaleHyperprior, MeanScaleHyperprior, GainedMeanScaleHyperprior])
 def model(request):
     torch.manual_seed(0)
     network = request.param(32, 48).eval()
@@ -79,7 +80,17 @@ def perturb_float_convolutions(monkeypatch, relative: float) -> None:
     monkeypatch.setattr(F, "conv_transpose2d", noisy(F.conv_transpose2d))
 
 
-def decoded_symbols(model, chunks, shape, monkeypatch, exact: bool = True) -> list:
+def test_simulation_for_training_matches_the_exact_path_and_has_gradients(model):
+    z_hat = hyper_latents().requires_grad_()
+    simulated = simulate(model.h_s, z_hat)
+    exact = ExactSequential(model.h_s)(z_hat.detach())
+    assert (simulated - exact).abs().max().item() <= 4 * 2.0**-ACTIVATION_BITS
+    simulated.sum().backward()
+    assert z_hat.grad is not None and z_hat.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.h_s.parameters())
+
+
+def decoded_symbols(model, chunks, shape, monkeypatch, exact: bool = True, gains=None) -> list:
     """The integer symbols the entropy decoder returns (what must not depend on floats)."""
     seen = []
     real_decode = coder.decode
@@ -91,7 +102,7 @@ def decoded_symbols(model, chunks, shape, monkeypatch, exact: bool = True) -> li
 
     monkeypatch.setattr(coder, "decode", recording)
     try:
-        model.decode_latents(chunks, shape, exact=exact)
+        model.decode_latents(chunks, shape, exact=exact, gains=gains)
     finally:
         monkeypatch.setattr(coder, "decode", real_decode)
     return seen
@@ -127,3 +138,31 @@ def test_unsupported_layers_are_refused():
         ExactSequential(torch.nn.Sequential(torch.nn.Sigmoid()))
     with pytest.raises(ValueError, match="exceed the exact range"):
         ExactSequential(torch.nn.Sequential(torch.nn.Conv2d(400, 1, 5)))
+
+
+def test_fractional_rate_levels_decode_identically_under_a_perturbed_float_path(monkeypatch):
+    torch.manual_seed(4)
+    model = GainedMeanScaleHyperprior(32, 48, levels=4).eval()
+    with torch.no_grad():
+        for parameter in (model.gain, model.hyper_gain, model.hyper_inverse_gain):
+            parameter.mul_(1 + 0.3 * torch.rand_like(parameter))
+    model.update_tables()
+    image = torch.rand(1, 3, 128, 128)
+    gains = model.gains(torch.tensor([1.37]))
+    chunks, shape = model.compress(image, gains=gains)
+    expected = decoded_symbols(model, chunks, shape, monkeypatch, gains=gains)
+    perturb_float_convolutions(monkeypatch, 1e-3)
+    gains = model.gains(torch.tensor([1.37]))
+    again = decoded_symbols(model, chunks, shape, monkeypatch, gains=gains)
+    assert all(np.array_equal(a, b) for a, b in zip(again, expected, strict=True))
+
+
+def test_gains_interpolate_between_levels_and_clamp():
+    model = GainedMeanScaleHyperprior(16, 24, levels=3)
+    with torch.no_grad():
+        model.gain.copy_(torch.arange(3.0)[:, None] + 1)
+    gains = model.gains(torch.tensor([0.0, 0.25, 2.0, 7.0, -1.0]))
+    assert gains.y[:, 0, 0, 0].tolist() == [1.0, 1.25, 3.0, 3.0, 1.0]
+    assert gains.y.shape == (5, 24, 1, 1) and gains.z.shape == (5, 16, 1, 1)
+    with pytest.raises(ValueError, match="at least 2 levels"):
+        GainedMeanScaleHyperprior(16, 24, levels=1)

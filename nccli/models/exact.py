@@ -123,3 +123,51 @@ def _transposed(a: torch.Tensor, layer: _Layer) -> torch.Tensor:
     h_out = (h - 1) * s - 2 * p + k + layer.output_padding
     w_out = (w - 1) * s - 2 * p + k + layer.output_padding
     return full[:, :, p : p + h_out, p : p + w_out]
+
+
+def simulate(network: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """A differentiable float stand-in for ``ExactSequential(network)(x)``, for training.
+
+    Weights and activations are put on the same grids as the exact path (per-channel
+    WEIGHT_BITS weights, ACTIVATION_BITS fractional bits, the same clipping) with
+    straight-through rounding, so a model learns on the values its exact path computes; with
+    float accumulation the two agree up to rounding ties.
+    """
+    scale = float(1 << ACTIVATION_BITS)
+    limit = float(1 << ACTIVATION_LIMIT_BITS) / scale
+    a = _on_grid(x, scale, limit)
+    for module in network:
+        if isinstance(module, nn.ReLU):
+            a = F.relu(a)
+        elif isinstance(module, nn.LeakyReLU):
+            a = _on_grid(F.leaky_relu(a, module.negative_slope), scale, limit)
+        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            a = _on_grid(_simulated_conv(module, a, scale), scale, limit)
+        else:
+            raise TypeError(f"no exact version of {type(module).__name__}")
+    return a
+
+
+def _simulated_conv(module: nn.Conv2d | nn.ConvTranspose2d, a: torch.Tensor, scale: float):
+    transposed = isinstance(module, nn.ConvTranspose2d)
+    weight = module.weight
+    out_dim = 1 if transposed else 0
+    largest = weight.detach().abs().transpose(0, out_dim).reshape(weight.shape[out_dim], -1)
+    factor = torch.ldexp(torch.ones_like(largest[:, 0]), _weight_bits(largest.amax(1)))
+    view = (1, -1, 1, 1) if transposed else (-1, 1, 1, 1)
+    weight = _round_ste(weight * factor.reshape(view)) / factor.reshape(view)
+    bias = _round_ste(module.bias * factor * scale) / (factor * scale)
+    if transposed:
+        return F.conv_transpose2d(
+            a, weight, bias, module.stride, module.padding, module.output_padding
+        )
+    return F.conv2d(a, weight, bias, module.stride, module.padding)
+
+
+def _on_grid(x: torch.Tensor, scale: float, limit: float) -> torch.Tensor:
+    return torch.clamp(_round_ste(x * scale) / scale, -limit, limit)
+
+
+def _round_ste(x: torch.Tensor) -> torch.Tensor:
+    """Rounding whose gradient is the identity (straight-through)."""
+    return x + (torch.round(x) - x).detach()

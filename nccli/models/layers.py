@@ -64,6 +64,10 @@ class GDN(nn.Module):
         self.gamma = nn.Parameter(self.gamma_reparam.init(gamma_init * torch.eye(channels)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):  # a square root needs float32
+            return self._normalize(x.float())
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
         channels = x.shape[1]
         beta = self.beta_reparam(self.beta)
         gamma = self.gamma_reparam(self.gamma).reshape(channels, channels, 1, 1)

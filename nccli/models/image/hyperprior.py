@@ -21,6 +21,22 @@ from nccli.models.layers import GDN, conv, deconv
 
 
 @dataclass
+class Gains:
+    """Per-channel scalings that set a variable-rate model's rate: y is coded as g_a(x) * y
+    and decoded as y_hat * y_inverse; z likewise. Fixed-rate models use identity()."""
+
+    y: torch.Tensor
+    y_inverse: torch.Tensor
+    z: torch.Tensor
+    z_inverse: torch.Tensor
+
+    @staticmethod
+    def identity() -> Gains:
+        one = torch.ones(())
+        return Gains(one, one, one, one)
+
+
+@dataclass
 class Output:
     """What forward() returns: the reconstruction and each latent's likelihoods."""
 
@@ -132,37 +148,51 @@ class ScaleHyperprior(nn.Module):
         self.entropy_bottleneck.update_tables()
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, exact: bool = True) -> tuple[list[bytes], tuple[int, int]]:
+    def compress(
+        self, x: torch.Tensor, exact: bool = True, gains: Gains | None = None
+    ) -> tuple[list[bytes], tuple[int, int]]:
         """Chunks [y, z] and the spatial shape of z.
 
         exact=False uses the float hyper-synthesis: only for measuring what the exact path
         costs, as such payloads decode correctly only where the floats happen to agree.
         """
-        y = self.g_a(x)
-        z = self.h_a(self.hyper_input(y))
+        gains = gains or Gains.identity()
+        y = self.g_a(x) * gains.y
+        z = self.h_a(self.hyper_input(y)) * gains.z
         z_data = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
-        scales, means = self.entropy_parameters(z_hat, exact)
+        scales, means = self.entropy_parameters(z_hat * gains.z_inverse, exact)
         indexes = self.gaussian_conditional.indexes(scales)
         return [self.gaussian_conditional.compress(y, indexes, means), z_data], tuple(z.shape[-2:])
 
     @torch.no_grad()
     def decode_latents(
-        self, chunks: list[bytes], shape: tuple[int, int], exact: bool = True
+        self,
+        chunks: list[bytes],
+        shape: tuple[int, int],
+        exact: bool = True,
+        gains: Gains | None = None,
     ) -> torch.Tensor:
         """The dequantized latents y_hat from compress()'s chunks and the shape of z."""
+        gains = gains or Gains.identity()
         channels = self.h_a[-1].out_channels
         z_hat = self.entropy_bottleneck.decompress(chunks[1], (1, channels, *shape))
-        scales, means = self.entropy_parameters(z_hat, exact)
+        scales, means = self.entropy_parameters(z_hat * gains.z_inverse, exact)
         indexes = self.gaussian_conditional.indexes(scales)
         return self.gaussian_conditional.decompress(chunks[0], indexes, means)
 
     @torch.no_grad()
     def decompress(
-        self, chunks: list[bytes], shape: tuple[int, int], exact: bool = True
+        self,
+        chunks: list[bytes],
+        shape: tuple[int, int],
+        exact: bool = True,
+        gains: Gains | None = None,
     ) -> torch.Tensor:
         """The image in [0, 1] from compress()'s chunks and the shape of z."""
-        return self.g_s(self.decode_latents(chunks, shape, exact)).clamp_(0, 1)
+        gains = gains or Gains.identity()
+        y_hat = self.decode_latents(chunks, shape, exact, gains)
+        return self.g_s(y_hat * gains.y_inverse).clamp_(0, 1)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):

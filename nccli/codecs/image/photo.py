@@ -1,0 +1,86 @@
+"""nc-photo: nccli's own variable-rate learned image codec, weights shipped in the package.
+
+One network (nccli.models.image.variable_rate) covers the whole rate range: --quality is a
+real number from 1 to 8, mapped onto the model's continuous rate levels 0..7, so --bpp can
+aim between levels. The model card is configs/nc-photo.toml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nccli.codecs.base import Param
+from nccli.codecs.image.learned import (
+    TILE_PARAM,
+    LearnedImageCodec,
+    TileDecoder,
+    TileEncoder,
+    check_digest,
+)
+from nccli.container.header import Header, ModelRef
+from nccli.errors import InvalidInputError, UsageError
+
+MODEL = "nc-photo"
+QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
+
+
+class PhotoCodec(LearnedImageCodec):
+    name = "nc-photo"
+    version = 1
+    description = "nccli's own learned codec for photographs (embedded weights, no download)"
+    params = (QUALITY, TILE_PARAM)
+    rate_param = "quality"
+    sweep = (1, 2, 3, 4, 5, 6, 7, 8)
+
+    def identity(self, params: dict[str, Any]) -> str:
+        from nccli.zoo import embedded
+        from nccli.zoo.paths import sha256_of
+
+        path = embedded.path_of(MODEL)
+        return sha256_of(path) if path.is_file() else "missing"
+
+    def unavailable_reason(self) -> str | None:
+        from nccli.zoo import embedded
+
+        path = embedded.path_of(MODEL)
+        return None if path.is_file() else f"its weights {path} are missing"
+
+    def tile_encoder(self, params: dict[str, Any]) -> tuple[TileEncoder, int, ModelRef]:
+        import torch
+
+        from nccli.zoo import embedded
+
+        model, digest = embedded.load(MODEL)
+        gains = model.gains(torch.tensor([params["quality"] - 1]))
+        return (
+            (lambda x: model.compress(x, gains=gains)[0]),
+            model.downsampling,
+            ModelRef(MODEL, digest),
+        )
+
+    def tile_decoder(self, header: Header) -> tuple[TileDecoder, int, int]:
+        import torch
+
+        from nccli.zoo import embedded
+
+        assert header.model is not None
+        if header.model.id != MODEL:
+            raise InvalidInputError(f"nc-photo file names model {header.model.id!r}, not {MODEL}")
+        model, digest = embedded.load(MODEL)
+        check_digest(
+            MODEL, header.model.sha256, digest,
+            "decode it with the nccli release that wrote it (see its writer field)",
+        )  # fmt: skip
+        quality = header.params.get("quality")
+        if isinstance(quality, bool) or not isinstance(quality, (int, float)):
+            raise InvalidInputError(f"nc-photo quality {quality!r} is invalid")
+        try:
+            QUALITY.parse(quality)
+        except UsageError:
+            raise InvalidInputError(f"nc-photo quality {quality!r} is out of range") from None
+        gains = model.gains(torch.tensor([float(quality) - 1]))
+
+        def decode_tile(chunks: list[bytes], shape: tuple[int, int]) -> Any:
+            return model.decompress(chunks, shape, gains=gains)
+
+        return decode_tile, model.downsampling, 2

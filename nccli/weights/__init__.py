@@ -1,0 +1,1 @@
+"""The embedded default weights (safetensors); their model cards are in configs/."""

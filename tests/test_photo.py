@@ -1,0 +1,109 @@
+"""nc-photo: the embedded variable-rate codec, its weights file and its training script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nccli import api
+from nccli.container import DATA, dumps, loads
+from nccli.container.header import ModelRef
+from nccli.errors import InvalidInputError
+from nccli.metrics.image import psnr
+from nccli.zoo import embedded
+from tests.conftest import run_cli, synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
+
+
+def test_shipped_weights_are_fp16_small_and_self_describing():
+    path = embedded.path_of("nc-photo")
+    assert path.stat().st_size < 20 * 2**20
+    model, info = embedded.read(path)
+    assert info["architecture"] == embedded.ARCHITECTURE and int(info["steps"]) > 0
+    assert model.levels == len(json.loads(info["lambdas"])) == 8
+    from safetensors.torch import load_file
+
+    dtypes = {tensor.dtype for tensor in load_file(path).values()}
+    assert torch.float32 not in dtypes and torch.float16 in dtypes
+
+
+def test_round_trip_and_rate_grows_with_quality(tmp_path):
+    sizes = []
+    for quality in ("1", "2.5", "8"):
+        out = tmp_path / f"q{quality}.ncc"
+        result = run_cli("encode", CUPS, "-o", out, "--codec", "nc-photo", "-Q", quality)
+        assert result.returncode == 0, result.stderr
+        sizes.append(out.stat().st_size)
+        assert loads(out.read_bytes()).header.params["quality"] == float(quality)
+    assert sizes[0] < sizes[1] < sizes[2]
+    decoded = tmp_path / "q8.png"
+    assert run_cli("decode", tmp_path / "q8.ncc", "-o", decoded).returncode == 0
+    original = np.asarray(Image.open(CUPS).convert("RGB"))
+    assert psnr(original, np.asarray(Image.open(decoded))) > 20
+
+
+def test_bpp_target_is_met_between_levels():
+    data = api.encode(CUPS, "nc-photo", bpp=0.5)
+    assert len(data) * 8 / (512 * 384) <= 0.5
+    quality = loads(data).header.params["quality"]
+    assert 1 <= quality <= 8 and quality != int(quality)
+
+
+def test_grey_and_odd_sizes_round_trip():
+    pixels = synthetic(37, 70, 1)
+    decoded, _ = api.decode(api.encode(pixels, "nc-photo", quality=8))
+    assert decoded.shape == pixels.shape
+
+
+def test_tampered_quality_or_model_is_refused():
+    parsed = loads(api.encode(CUPS, "nc-photo", quality=3))
+    chunks = [(DATA, payload) for payload in parsed.payloads()]
+
+    def with_header(**changes) -> bytes:
+        return dumps(replace(parsed.header, **changes), chunks)
+
+    for quality in (9.5, "3", None):
+        with pytest.raises(InvalidInputError, match="quality"):
+            api.decode(with_header(params={"quality": quality}))
+    other = ModelRef("nc-photo", "0" * 64)
+    with pytest.raises(InvalidInputError, match="weights of sha256 000000000000"):
+        api.decode(with_header(model=other))
+    with pytest.raises(InvalidInputError, match="names model 'nc-image-x'"):
+        api.decode(with_header(model=ModelRef("nc-image-x", "0" * 64)))
+
+
+def test_training_runs_resumes_and_exports(tmp_path):
+    for split, count in (("train", 3), ("validation", 1)):
+        (tmp_path / "data" / split).mkdir(parents=True)
+        for index in range(count):
+            pixels = synthetic(96, 128, 3, seed=index)
+            Image.fromarray(pixels).save(tmp_path / "data" / split / f"{index}.png")
+    command = [
+        sys.executable, str(ROOT / "scripts" / "train_image.py"),
+        "--data", str(tmp_path / "data"), "--init", str(tmp_path / "none"),
+        "--state", str(tmp_path / "state"), "--export", str(tmp_path / "w.safetensors"),
+        "--device", "cpu", "--steps", "2", "--batch", "2", "--patch", "64",
+        "--N", "16", "--M", "24", "--threads", "1",
+    ]  # fmt: skip
+    for _ in range(2):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+    assert "resumed the training state" in result.stdout
+    model, info = embedded.read(tmp_path / "w.safetensors")
+    assert info["steps"] == "4" and model.g_a[0].out_channels == 16
+    log = [json.loads(line) for line in (tmp_path / "state" / "log.jsonl").read_text().splitlines()]
+    assert [entry["step"] for entry in log] == [2, 4] and len(log[0]["levels"]) == 8
+    x = torch.rand(1, 3, 64, 64)
+    gains = model.gains(torch.tensor([2.0]))
+    chunks, shape = model.compress(x, gains=gains)
+    assert model.decompress(chunks, shape, gains=gains).shape == x.shape
