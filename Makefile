@@ -33,6 +33,8 @@ demo: install
 	$(BIN)/nccli info $(DEMO)/cups.ncc
 	$(BIN)/nccli decode $(DEMO)/cups.ncc -o $(DEMO)/cups.png --force
 	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups.ncc
+	$(BIN)/nccli encode $(SAMPLE) -o $(DEMO)/cups-nc-photo.ncc --codec nc-photo --force
+	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups-nc-photo.ncc
 
 test: install lint
 	$(BIN)/pytest --cov=nccli --cov-report=term:skip-covered

@@ -107,3 +107,28 @@ def test_training_runs_resumes_and_exports(tmp_path):
     gains = model.gains(torch.tensor([2.0]))
     chunks, shape = model.compress(x, gains=gains)
     assert model.decompress(chunks, shape, gains=gains).shape == x.shape
+
+
+def test_device_choice(tmp_path):
+    out = tmp_path / "x.ncc"
+    args = ("encode", CUPS, "-o", out, "-c", "nc-photo", "-Q", "2")
+    if not torch.cuda.is_available():
+        result = run_cli(*args, "--device", "cuda")
+        assert result.returncode == 2 and b"no CUDA device is available" in result.stderr
+        assert not out.exists()
+    assert run_cli(*args, "--device", "cpu", "-f").returncode == 0
+    result = run_cli("decode", out, "-o", tmp_path / "x.png", env={"NCCLI_DEVICE": "gpu"})
+    assert result.returncode == 2 and b"--device (or $NCCLI_DEVICE) must be" in result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_encoded_files_decode_on_the_cpu(tmp_path):
+    for quality in ("1", "4.5", "8"):
+        ncc = tmp_path / f"{quality}.ncc"
+        assert run_cli("encode", CUPS, "-o", ncc, "-c", "nc-photo", "-Q", quality,
+                       "--device", "cuda").returncode == 0  # fmt: skip
+        on_gpu, on_cpu = tmp_path / "gpu.png", tmp_path / "cpu.png"
+        assert run_cli("decode", ncc, "-o", on_gpu, "--device", "cuda", "-f").returncode == 0
+        assert run_cli("decode", ncc, "-o", on_cpu, "--device", "cpu", "-f").returncode == 0
+        gpu, cpu = (np.asarray(Image.open(p)).astype(int) for p in (on_gpu, on_cpu))
+        assert np.abs(gpu - cpu).max() <= 2  # same symbols; reconstructions differ in last bits

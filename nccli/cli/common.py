@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -26,9 +25,11 @@ Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing o
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 Device = Annotated[
     str,
-    typer.Option(help="Where neural codecs run: auto, cpu, cuda or cuda:N (CPU only so far)."),
+    typer.Option(
+        help="Where learned codecs run: auto (CUDA if present), cpu, cuda or cuda:N.",
+        envvar="NCCLI_DEVICE",
+    ),
 ]
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 #: Global options set by the root callback.
@@ -64,9 +65,10 @@ def exits(command: Callable[..., int]) -> Callable[..., None]:
 
 
 def check_device(device: str) -> str:
-    if not _DEVICE.match(device):
-        raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, not {device!r}")
-    return device
+    """Validate --device and select it for the learned codecs of this run."""
+    from nccli.codecs.device import select
+
+    return select(device)
 
 
 def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:

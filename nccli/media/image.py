@@ -11,7 +11,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 import PIL.Image
 import PIL.ImageOps
@@ -235,6 +234,8 @@ def _is_sixteen_bit_colour(im: PIL.Image.Image) -> bool:
 
 
 def _read_with_av(data: bytes) -> np.ndarray:
+    import av  # only 16-bit colour needs FFmpeg: imported here to keep startup light
+
     try:
         with av.open(io.BytesIO(data)) as container:
             frame = next(container.decode(video=0))
@@ -274,6 +275,8 @@ def _apply_orientation(pixels: np.ndarray, im: PIL.Image.Image) -> np.ndarray:
 
 def _write_with_av(image: Image, fmt: str) -> bytes:
     """Encode 16-bit colour or grey+alpha losslessly: samples go straight into the frame."""
+    import av
+
     pix_fmt = _AV_FORMATS[(fmt, image.channels)]
     frame = av.VideoFrame(image.width, image.height, pix_fmt)
     plane = frame.planes[0]

@@ -81,4 +81,3 @@ def load(name: str) -> tuple[GainedMeanScaleHyperprior, str]:
         raise InvalidInputError(f"embedded weights {path} are missing: reinstall nccli")
     model, _ = read(path)
     return model, sha256_of(path)
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from nccli.codecs.base import Codec, Encoded, Param
 from nccli.container.header import CoderRef, Header, ModelRef
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image, convert_mode
+
+if TYPE_CHECKING:
+    import torch
 
 #: Tiles are multiples of the largest model stride.
 TILE_MULTIPLE = 64
@@ -38,12 +41,15 @@ class LearnedImageCodec(Codec):
     modality = "image"
 
     @abstractmethod
-    def tile_encoder(self, params: dict[str, Any]) -> tuple[TileEncoder, int, ModelRef]:
-        """The tile coder for these parameters, the model's stride, and the weights' ref."""
+    def tile_encoder(
+        self, params: dict[str, Any], device: torch.device
+    ) -> tuple[TileEncoder, int, ModelRef]:
+        """The tile coder on a device for these parameters, the model's stride, and the
+        weights' ref."""
 
     @abstractmethod
-    def tile_decoder(self, header: Header) -> tuple[TileDecoder, int, int]:
-        """The tile decoder for a file, the model's stride, and chunks per tile."""
+    def tile_decoder(self, header: Header, device: torch.device) -> tuple[TileDecoder, int, int]:
+        """The tile decoder on a device for a file, the model's stride, and chunks per tile."""
 
     def check(self, media: Image) -> None:
         if media.has_alpha:
@@ -55,19 +61,21 @@ class LearnedImageCodec(Codec):
         import torch
         import torch.nn.functional as F
 
+        from nccli.codecs.device import torch_device
         from nccli.entropy import CODER_NAME, CODER_VERSION
 
+        device = torch_device()
         tile = params["tile"]
         if tile % TILE_MULTIPLE:
             raise UsageError(f"tile must be a multiple of {TILE_MULTIPLE}, not {tile}")
         if tile == 0 and media.width * media.height > AUTO_TILE_ABOVE:
             tile = AUTO_TILE
-        code, stride, model = self.tile_encoder(params)
+        code, stride, model = self.tile_encoder(params, device)
         rgb = convert_mode(media, "RGB").pixels
         chunks: list[bytes] = []
         for top, left, height, width in tiles(media.height, media.width, tile):
             crop = np.array(rgb[top : top + height, left : left + width])
-            x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255
+            x = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device).float() / 255
             pad = (0, -width % stride, 0, -height % stride)
             chunks.extend(code(F.pad(x, pad, mode="replicate")))
         return Encoded(
@@ -80,9 +88,11 @@ class LearnedImageCodec(Codec):
     def decode(self, header: Header, chunks: list[bytes]) -> Image:
         import torch
 
+        from nccli.codecs.device import torch_device
+
         if header.model is None:
             raise InvalidInputError(f"{self.name} file names no model")
-        decode_tile, stride, per_tile = self.tile_decoder(header)
+        decode_tile, stride, per_tile = self.tile_decoder(header, torch_device())
         tile = header.fields.get("tile")
         if not isinstance(tile, int) or isinstance(tile, bool) or tile < 0 or tile % TILE_MULTIPLE:
             raise InvalidInputError(f"{self.name} tile size {tile!r} is invalid")
@@ -97,7 +107,7 @@ class LearnedImageCodec(Codec):
             latent = (-(-h // stride), -(-w // stride))
             own = chunks[index * per_tile : (index + 1) * per_tile]
             x_hat = decode_tile(own, latent)[0, :, :h, :w]
-            out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+            out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
             pixels[top : top + h, left : left + w] = out
         return Image(pixels)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nccli.codecs.base import Param
 from nccli.codecs.image.learned import (
@@ -13,6 +13,9 @@ from nccli.codecs.image.learned import (
     check_digest,
 )
 from nccli.container.header import Header, ModelRef
+
+if TYPE_CHECKING:
+    import torch
 
 #: The keys of nccli.models.image.ARCHITECTURES, named here so that listing codecs does not
 #: import torch (a test keeps the two in step).
@@ -38,21 +41,25 @@ class NeuralImageCodec(LearnedImageCodec):
         path = weights_path(model_id(params))
         return sha256_of(path) if path.exists() else "missing"
 
-    def tile_encoder(self, params: dict[str, Any]) -> tuple[TileEncoder, int, ModelRef]:
+    def tile_encoder(
+        self, params: dict[str, Any], device: torch.device
+    ) -> tuple[TileEncoder, int, ModelRef]:
         from nccli.zoo.store import load_model
 
         model, digest = load_model(model_id(params))
+        model.to(device)
         return (
             (lambda x: model.compress(x)[0]),
             model.downsampling,
             ModelRef(model_id(params), digest),
         )
 
-    def tile_decoder(self, header: Header) -> tuple[TileDecoder, int, int]:
+    def tile_decoder(self, header: Header, device: torch.device) -> tuple[TileDecoder, int, int]:
         from nccli.zoo.store import load_model
 
         assert header.model is not None
         model, digest = load_model(header.model.id)
+        model.to(device)
         check_digest(
             header.model.id, header.model.sha256, digest, "pull or import the same weights"
         )

@@ -7,7 +7,7 @@ aim between levels. The model card is configs/nc-photo.toml.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nccli.codecs.base import Param
 from nccli.codecs.image.learned import (
@@ -19,6 +19,9 @@ from nccli.codecs.image.learned import (
 )
 from nccli.container.header import Header, ModelRef
 from nccli.errors import InvalidInputError, UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 MODEL = "nc-photo"
 QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
@@ -45,12 +48,15 @@ class PhotoCodec(LearnedImageCodec):
         path = embedded.path_of(MODEL)
         return None if path.is_file() else f"its weights {path} are missing"
 
-    def tile_encoder(self, params: dict[str, Any]) -> tuple[TileEncoder, int, ModelRef]:
+    def tile_encoder(
+        self, params: dict[str, Any], device: torch.device
+    ) -> tuple[TileEncoder, int, ModelRef]:
         import torch
 
         from nccli.zoo import embedded
 
         model, digest = embedded.load(MODEL)
+        model.to(device)
         gains = model.gains(torch.tensor([params["quality"] - 1]))
         return (
             (lambda x: model.compress(x, gains=gains)[0]),
@@ -58,7 +64,7 @@ class PhotoCodec(LearnedImageCodec):
             ModelRef(MODEL, digest),
         )
 
-    def tile_decoder(self, header: Header) -> tuple[TileDecoder, int, int]:
+    def tile_decoder(self, header: Header, device: torch.device) -> tuple[TileDecoder, int, int]:
         import torch
 
         from nccli.zoo import embedded
@@ -67,6 +73,7 @@ class PhotoCodec(LearnedImageCodec):
         if header.model.id != MODEL:
             raise InvalidInputError(f"nc-photo file names model {header.model.id!r}, not {MODEL}")
         model, digest = embedded.load(MODEL)
+        model.to(device)
         check_digest(
             MODEL, header.model.sha256, digest,
             "decode it with the nccli release that wrote it (see its writer field)",

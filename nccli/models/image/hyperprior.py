@@ -232,6 +232,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
         last = self.h_s[-1]
         half = last.out_channels // 2
         scale_layer = conv(last.in_channels, half, last.kernel_size[0], last.stride[0])
+        scale_layer.to(last.weight.device)
         with torch.no_grad():
             scale_layer.weight.copy_(last.weight[:half])
             scale_layer.bias.copy_(last.bias[:half])
