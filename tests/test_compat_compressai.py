@@ -3,7 +3,8 @@
 For each architecture at two qualities: y, y_hat, x_hat and the likelihoods agree within
 1e-5 (relative to the largest magnitude), nccli's payload is at most 1% larger than the
 total length of CompressAI's own compress() strings, and with the float hyper-synthesis
-(CompressAI's way) both decode to the same image.
+(CompressAI's way) both decode to the same image. mbt2018 codes on the exact path only
+(its means steer the context model): its decode matches CompressAI's within 0.01 dB PSNR.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def report(tmp_path_factory) -> dict[str, dict[str, float]]:
 
 CASES = [
     f"{a} q{q}"
-    for a in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+    for a in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
     for q in (1, 6)
 ]
 
@@ -58,7 +59,11 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_same_tensors_as_compressai(report, case):
     values = report[case]
-    for key in ("y", "y_hat", "x_hat", "decoded"):
+    if case.startswith("mbt2018 "):
+        assert values["decoded_psnr_gap"] <= 0.01
+    for key in (
+        ("y", "y_hat", "x_hat", "decoded") if "decoded" in values else ("y", "y_hat", "x_hat")
+    ):
         assert values[key] <= TOLERANCE, (key, values[key])
     likelihoods = [k for k in values if k.startswith("likelihoods_")]
     assert likelihoods
@@ -69,4 +74,4 @@ def test_same_tensors_as_compressai(report, case):
 @pytest.mark.parametrize("case", CASES)
 def test_payload_no_larger_than_compressai(report, case):
     assert report[case]["bytes_ratio"] <= 1.01
-    assert report[case]["float_bytes_ratio"] <= 1.01
+    assert report[case].get("float_bytes_ratio", 1.0) <= 1.01

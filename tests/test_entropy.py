@@ -20,6 +20,7 @@ from nccli.entropy import (
     quantize,
     scale_table,
 )
+from nccli.entropy.coder import QueueDecoder, QueueEncoder
 from nccli.entropy.tables import exp_nonpositive, normal_cdf
 from nccli.errors import InvalidInputError
 
@@ -87,6 +88,23 @@ def test_payload_is_within_half_a_percent_of_the_ideal_length():
     symbols, rows, table = random_symbols(100000, seed=1)
     data = encode(symbols, rows, table)
     assert len(data) * 8 <= table.bits(symbols, rows) * (1 + OVERHEAD)
+
+
+def test_queue_coder_decodes_batch_by_batch_in_encoding_order():
+    symbols, rows, table = random_symbols(30000, seed=2)
+    symbols[[5, 17000]] = [10**9, -(10**7)]
+    batches = np.array_split(np.arange(len(symbols)), 300)
+    encoder = QueueEncoder(table)
+    for batch in batches:
+        encoder.encode(symbols[batch], rows[batch])
+    data = encoder.finish()
+    assert len(data) * 8 <= table.bits(symbols, rows) * (1 + OVERHEAD) + 64 * 8
+    decoder = QueueDecoder(data, table)
+    decoded = np.concatenate([decoder.decode(rows[batch]) for batch in batches])
+    decoder.finish()
+    np.testing.assert_array_equal(decoded, symbols)
+    with pytest.raises(InvalidInputError, match="trailing bytes"):
+        QueueDecoder(data + b"x", table).finish()
 
 
 def test_empty_input():

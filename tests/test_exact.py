@@ -9,7 +9,11 @@ import torch.nn.functional as F
 
 from nccli.entropy import coder
 from nccli.models.exact import ACTIVATION_BITS, ExactSequential, simulate
-from nccli.models.image import MeanScaleHyperprior, ScaleHyperprior
+from nccli.models.image import (
+    JointAutoregressiveHyperprior,
+    MeanScaleHyperprior,
+    ScaleHyperprior,
+)
 from nccli.models.image.variable_rate import GainedMeanScaleHyperprior
 
 
@@ -166,3 +170,24 @@ def test_gains_interpolate_between_levels_and_clamp():
     assert gains.y.shape == (5, 24, 1, 1) and gains.z.shape == (5, 16, 1, 1)
     with pytest.raises(ValueError, match="at least 2 levels"):
         GainedMeanScaleHyperprior(16, 24, levels=1)
+
+
+def test_autoregressive_decoding_is_exact_under_a_perturbed_float_path(monkeypatch):
+    torch.manual_seed(5)
+    model = JointAutoregressiveHyperprior(32, 48).eval()
+    with torch.no_grad():
+        for module in (model.h_s, model.context_prediction, model.entropy_parameters):
+            for parameter in module.parameters():
+                parameter.add_(torch.randn_like(parameter) * 0.05)
+    model.update_tables()
+    image = torch.rand(1, 3, 128, 128)
+    chunks, shape = model.compress(image)
+    expected = model.decode_latents(chunks, shape)
+    assert (expected - model.g_a(image)).abs().max() <= 0.5 + 1e-5
+    perturb_float_convolutions(monkeypatch, 1e-3)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(model.decode_latents(chunks, shape), expected)
+    finally:
+        torch.set_num_threads(threads)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 #: The keys of nccli.models.image.ARCHITECTURES, named here so that listing codecs does not
 #: import torch (a test keeps the two in step).
-ARCHITECTURES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean")
+ARCHITECTURES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
 
 
 class NeuralImageCodec(LearnedImageCodec):

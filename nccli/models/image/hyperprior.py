@@ -125,7 +125,7 @@ class ScaleHyperprior(nn.Module):
         """Scales (and means, where the model predicts them) from h_s's output."""
         return parameters, None
 
-    def entropy_parameters(
+    def predict_parameters(
         self, z_hat: torch.Tensor, exact: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scales and means of y from the decoded z; exact=True computes h_s in integers,
@@ -136,7 +136,7 @@ class ScaleHyperprior(nn.Module):
         y = self.g_a(x)
         z = self.h_a(self.hyper_input(y))
         z_hat = self.entropy_bottleneck.quantize(z, noise)
-        scales, means = self.entropy_parameters(z_hat)
+        scales, means = self.predict_parameters(z_hat)
         y_hat = self.gaussian_conditional.quantize(y, noise, means)
         likelihoods = {
             "y": self.gaussian_conditional.likelihood(y_hat, scales, means),
@@ -161,7 +161,7 @@ class ScaleHyperprior(nn.Module):
         z = self.h_a(self.hyper_input(y)) * gains.z
         z_data = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
-        scales, means = self.entropy_parameters(z_hat * gains.z_inverse, exact)
+        scales, means = self.predict_parameters(z_hat * gains.z_inverse, exact)
         indexes = self.gaussian_conditional.indexes(scales)
         return [self.gaussian_conditional.compress(y, indexes, means), z_data], tuple(z.shape[-2:])
 
@@ -177,7 +177,7 @@ class ScaleHyperprior(nn.Module):
         gains = gains or Gains.identity()
         channels = self.h_a[-1].out_channels
         z_hat = self.entropy_bottleneck.decompress(chunks[1], (1, channels, *shape))
-        scales, means = self.entropy_parameters(z_hat * gains.z_inverse, exact)
+        scales, means = self.predict_parameters(z_hat * gains.z_inverse, exact)
         indexes = self.gaussian_conditional.indexes(scales)
         return self.gaussian_conditional.decompress(chunks[0], indexes, means)
 
@@ -218,7 +218,7 @@ class MeanScaleHyperprior(ScaleHyperprior):
         scales, means = parameters.chunk(2, 1)
         return scales, means
 
-    def entropy_parameters(
+    def predict_parameters(
         self, z_hat: torch.Tensor, exact: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """As in ScaleHyperprior; on the exact path only the scales need exactness.
