@@ -4,7 +4,8 @@ For each architecture at two qualities: y, y_hat, x_hat and the likelihoods agre
 1e-5 (relative to the largest magnitude), nccli's payload is at most 1% larger than the
 total length of CompressAI's own compress() strings, and with the float hyper-synthesis
 (CompressAI's way) both decode to the same image. mbt2018 codes on the exact path only
-(its means steer the context model): its decode matches CompressAI's within 0.01 dB PSNR.
+and so does cheng2020-anchor (their means steer the context model): their decodes match
+CompressAI's within 0.01 dB PSNR.
 """
 
 from __future__ import annotations
@@ -51,7 +52,13 @@ def report(tmp_path_factory) -> dict[str, dict[str, float]]:
 
 CASES = [
     f"{a} q{q}"
-    for a in ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
+    for a in (
+        "bmshj2018-factorized",
+        "bmshj2018-hyperprior",
+        "mbt2018-mean",
+        "mbt2018",
+        "cheng2020-anchor",
+    )
     for q in (1, 6)
 ]
 
@@ -59,7 +66,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES)
 def test_same_tensors_as_compressai(report, case):
     values = report[case]
-    if case.startswith("mbt2018 "):
+    if case.startswith(("mbt2018 ", "cheng2020-anchor ")):
         assert values["decoded_psnr_gap"] <= 0.01
     for key in (
         ("y", "y_hat", "x_hat", "decoded") if "decoded" in values else ("y", "y_hat", "x_hat")

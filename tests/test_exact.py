@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from nccli.entropy import coder
 from nccli.models.exact import ACTIVATION_BITS, ExactSequential, simulate
 from nccli.models.image import (
+    Cheng2020Anchor,
     JointAutoregressiveHyperprior,
     MeanScaleHyperprior,
     ScaleHyperprior,
@@ -172,9 +173,10 @@ def test_gains_interpolate_between_levels_and_clamp():
         GainedMeanScaleHyperprior(16, 24, levels=1)
 
 
-def test_autoregressive_decoding_is_exact_under_a_perturbed_float_path(monkeypatch):
+@pytest.mark.parametrize("architecture", [JointAutoregressiveHyperprior, Cheng2020Anchor])
+def test_autoregressive_decoding_is_exact_under_a_perturbed_float_path(monkeypatch, architecture):
     torch.manual_seed(5)
-    model = JointAutoregressiveHyperprior(32, 48).eval()
+    model = architecture(32, 32).eval()
     with torch.no_grad():
         for module in (model.h_s, model.context_prediction, model.entropy_parameters):
             for parameter in module.parameters():

@@ -29,7 +29,7 @@ MAX_TERMS = 1 << 13
 
 @dataclass
 class _Layer:
-    kind: str  # "conv", "deconv", "relu", "leaky"
+    kind: str  # "conv", "deconv", "relu", "leaky", "shuffle"
     weight: torch.Tensor | None = None  # integer-valued float64
     bias: torch.Tensor | None = None  # integer-valued float64, at accumulator scale
     shift: torch.Tensor | None = None  # per output channel: 2**-weight_bits, exact
@@ -37,13 +37,15 @@ class _Layer:
     padding: int = 0
     output_padding: int = 0
     slope: float = 0.0
+    factor: int = 1
 
 
 class ExactSequential:
-    """Integer-exact version of an nn.Sequential of Conv2d / ConvTranspose2d / (Leaky)ReLU."""
+    """Integer-exact version of an nn.Sequential (nested ones too) of Conv2d /
+    ConvTranspose2d / (Leaky)ReLU / PixelShuffle."""
 
     def __init__(self, network: nn.Sequential) -> None:
-        self.layers = [_convert(module) for module in network]
+        self.layers = [_convert(module) for module in _flatten(network)]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate on float input (quantized to the activation grid first); float output."""
@@ -55,13 +57,24 @@ class ExactSequential:
                 a = torch.clamp(a, min=0.0)
             elif layer.kind == "leaky":
                 a = torch.where(a >= 0, a, torch.round(a * layer.slope))
+            elif layer.kind == "shuffle":
+                a = F.pixel_shuffle(a, layer.factor)
             else:
                 acc = _conv(a, layer) + layer.bias[None, :, None, None]
                 a = torch.clamp(torch.round(acc * layer.shift[None, :, None, None]), -limit, limit)
         return (a / scale).to(torch.float32)
 
 
+def _flatten(network: nn.Sequential) -> list[nn.Module]:
+    modules: list[nn.Module] = []
+    for module in network:
+        modules.extend(_flatten(module) if isinstance(module, nn.Sequential) else [module])
+    return modules
+
+
 def _convert(module: nn.Module) -> _Layer:
+    if isinstance(module, nn.PixelShuffle):
+        return _Layer("shuffle", factor=module.upscale_factor)
     if isinstance(module, nn.ReLU):
         return _Layer("relu")
     if isinstance(module, nn.LeakyReLU):
@@ -136,8 +149,10 @@ def simulate(network: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     scale = float(1 << ACTIVATION_BITS)
     limit = float(1 << ACTIVATION_LIMIT_BITS) / scale
     a = _on_grid(x, scale, limit)
-    for module in network:
-        if isinstance(module, nn.ReLU):
+    for module in _flatten(network):
+        if isinstance(module, nn.PixelShuffle):
+            a = F.pixel_shuffle(a, module.upscale_factor)
+        elif isinstance(module, nn.ReLU):
             a = F.relu(a)
         elif isinstance(module, nn.LeakyReLU):
             a = _on_grid(F.leaky_relu(a, module.negative_slope), scale, limit)

@@ -73,3 +73,62 @@ class GDN(nn.Module):
         gamma = self.gamma_reparam(self.gamma).reshape(channels, channels, 1, 1)
         norm = F.conv2d(x * x, gamma, beta)
         return x * (torch.sqrt(norm) if self.inverse else torch.rsqrt(norm))
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
+
+
+def subpel_conv3x3(in_channels: int, out_channels: int, factor: int) -> nn.Sequential:
+    """Upsampling by sub-pixel convolution: a 3x3 conv to factor**2 times the channels, then
+    a pixel shuffle."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels * factor**2, 3, padding=1), nn.PixelShuffle(factor)
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with leaky ReLUs, plus the input (1x1-projected if needed)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels)
+        self.leaky_relu = nn.LeakyReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.leaky_relu(self.conv2(self.leaky_relu(self.conv1(x))))
+        return out + (x if self.skip is None else self.skip(x))
+
+
+class ResidualBlockWithStride(nn.Module):
+    """A strided residual block ending in GDN; the shortcut is a strided 1x1 convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 2) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.leaky_relu = nn.LeakyReLU(inplace=True)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.gdn = GDN(out_channels)
+        self.skip = nn.Conv2d(in_channels, out_channels, 1, stride=stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.gdn(self.conv2(self.leaky_relu(self.conv1(x))))
+        return out + self.skip(x)
+
+
+class ResidualBlockUpsample(nn.Module):
+    """An upsampling residual block ending in inverse GDN; the shortcut is sub-pixel."""
+
+    def __init__(self, in_channels: int, out_channels: int, factor: int = 2) -> None:
+        super().__init__()
+        self.subpel_conv = subpel_conv3x3(in_channels, out_channels, factor)
+        self.leaky_relu = nn.LeakyReLU(inplace=True)
+        self.conv = conv3x3(out_channels, out_channels)
+        self.igdn = GDN(out_channels, inverse=True)
+        self.upsample = subpel_conv3x3(in_channels, out_channels, factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.igdn(self.conv(self.leaky_relu(self.subpel_conv(x))))
+        return out + self.upsample(x)

@@ -35,8 +35,9 @@ def import_checkpoint(
         raise UsageError(f"unknown architecture {architecture!r}; known: {known}")
     state = _read_checkpoint(source)
     try:
-        channels, latent = state["g_a.0.weight"].shape[0], state["g_a.6.weight"].shape[0]
-    except (KeyError, IndexError):
+        first = state.get("g_a.0.weight", state.get("g_a.0.conv1.weight"))
+        channels, latent = first.shape[0], state["g_a.6.weight"].shape[0]
+    except (KeyError, IndexError, AttributeError):
         raise InvalidInputError(
             f"{source}: not an image-model checkpoint (no g_a weights)"
         ) from None

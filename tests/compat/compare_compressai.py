@@ -12,9 +12,16 @@ import warnings
 
 import numpy as np
 import torch
-from compressai.zoo import bmshj2018_factorized, bmshj2018_hyperprior, mbt2018, mbt2018_mean
+from compressai.zoo import (
+    bmshj2018_factorized,
+    bmshj2018_hyperprior,
+    cheng2020_anchor,
+    mbt2018,
+    mbt2018_mean,
+)
 
 from nccli.models.image import (
+    Cheng2020Anchor,
     FactorizedPrior,
     JointAutoregressiveHyperprior,
     MeanScaleHyperprior,
@@ -28,7 +35,10 @@ PAIRS = {
     "bmshj2018-hyperprior": (bmshj2018_hyperprior, ScaleHyperprior),
     "mbt2018-mean": (mbt2018_mean, MeanScaleHyperprior),
     "mbt2018": (mbt2018, JointAutoregressiveHyperprior),
+    "cheng2020-anchor": (cheng2020_anchor, Cheng2020Anchor),
 }
+#: Architectures coded on the exact path only (their means steer a context model).
+AUTOREGRESSIVE = ("mbt2018", "cheng2020-anchor")
 
 
 def relative(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -49,7 +59,8 @@ def compare(name: str, quality: int, image: torch.Tensor) -> dict[str, float]:
             if "quantiles" not in key:
                 parameter.add_(torch.randn_like(parameter) * 0.01)
     ref.update(force=True)
-    ours = ours_class(ref.g_a[0].out_channels, ref.g_a[6].out_channels).eval()
+    channels = next(ref.g_a.parameters()).shape[0]
+    ours = ours_class(channels, ref.g_a[6].out_channels).eval()
     load_into(ours, ref.state_dict())
     result: dict[str, float] = {}
     with torch.no_grad():
@@ -71,7 +82,7 @@ def compare(name: str, quality: int, image: torch.Tensor) -> dict[str, float]:
             _, our_means = ours.predict_parameters(
                 ours.entropy_bottleneck.quantize(ours.h_a(ours.hyper_input(y_ours)), noise=False)
             )
-            if name == "mbt2018":  # its synthesis and context see round(y), not around means
+            if name in AUTOREGRESSIVE:  # their synthesis and context see round(y), not around means
                 our_means = None
             y_hat_ours = ours.gaussian_conditional.quantize(y_ours, False, our_means)
         result["y_hat"] = relative(y_hat_ours, y_hat_ref)
@@ -84,7 +95,7 @@ def compare(name: str, quality: int, image: torch.Tensor) -> dict[str, float]:
         # nccli's own bitstream: the exact integer hyper-synthesis on both sides.
         chunks, shape = ours.compress(image)
         result["bytes_ratio"] = sum(len(c) for c in chunks) / theirs_bytes
-        if name == "mbt2018":
+        if name in AUTOREGRESSIVE:
             # No float path to mirror CompressAI's coding: nccli decodes its own exact stream,
             # whose means differ from the float ones in their last bits: a few latents round
             # the other way, so the two decodes are compared by their PSNR.

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 #: The keys of nccli.models.image.ARCHITECTURES, named here so that listing codecs does not
 #: import torch (a test keeps the two in step).
-ARCHITECTURES = ("bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018")
+ARCHITECTURES = (
+    "bmshj2018-factorized",
+    "bmshj2018-hyperprior",
+    "mbt2018-mean",
+    "mbt2018",
+    "cheng2020-anchor",
+)
 
 
 class NeuralImageCodec(LearnedImageCodec):

@@ -1,4 +1,5 @@
-"""mbt2018: the joint autoregressive and hierarchical prior of Minnen et al. (2018).
+"""mbt2018, the joint autoregressive and hierarchical prior of Minnen et al. (2018), and
+cheng2020-anchor (Cheng et al. 2020), which keeps its entropy model with other transforms.
 
 The mean and scale of each latent come from the hyperprior and from a masked 5x5
 convolution over the latents already decoded (raster order), merged by 1x1 convolutions.
@@ -19,6 +20,13 @@ from torch import nn
 from nccli.entropy.coder import QueueDecoder, QueueEncoder
 from nccli.models.exact import ExactSequential
 from nccli.models.image.hyperprior import MeanScaleHyperprior, Output
+from nccli.models.layers import (
+    ResidualBlock,
+    ResidualBlockUpsample,
+    ResidualBlockWithStride,
+    conv3x3,
+    subpel_conv3x3,
+)
 
 KERNEL = 5
 PAD = KERNEL // 2
@@ -113,7 +121,7 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
         context = ExactSequential(nn.Sequential(_unpadded(self.context_prediction)))
         merge = ExactSequential(self.entropy_parameters)
         height, width = y_shape
-        latent = self.g_a[-1].out_channels
+        latent = self.context_prediction.in_channels
         y_hat = torch.zeros(1, latent, height + 2 * PAD, width + 2 * PAD, device=z_hat.device)
         for h in range(height):
             for w in range(width):
@@ -133,3 +141,40 @@ def _unpadded(masked: MaskedConv2d) -> nn.Conv2d:
         plain.weight.copy_(masked.weight * masked.mask)
         plain.bias.copy_(masked.bias)
     return plain
+
+
+class Cheng2020Anchor(JointAutoregressiveHyperprior):
+    """cheng2020-anchor (Cheng et al. 2020): mbt2018's entropy model with residual-block
+    transforms and sub-pixel upsampling; latent and hyper-latent both have N channels."""
+
+    def __init__(self, N: int = 192, M: int | None = None) -> None:
+        if M not in (None, N):
+            raise ValueError(f"cheng2020-anchor has M = N, not N={N}, M={M}")
+        super().__init__(N, N)
+        leaky = nn.LeakyReLU
+        self.g_a = nn.Sequential(
+            ResidualBlockWithStride(3, N), ResidualBlock(N, N),
+            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+            ResidualBlockWithStride(N, N), ResidualBlock(N, N),
+            conv3x3(N, N, stride=2),
+        )  # fmt: skip
+        self.h_a = nn.Sequential(
+            conv3x3(N, N), leaky(inplace=True),
+            conv3x3(N, N), leaky(inplace=True),
+            conv3x3(N, N, stride=2), leaky(inplace=True),
+            conv3x3(N, N), leaky(inplace=True),
+            conv3x3(N, N, stride=2),
+        )  # fmt: skip
+        self.h_s = nn.Sequential(
+            conv3x3(N, N), leaky(inplace=True),
+            subpel_conv3x3(N, N, 2), leaky(inplace=True),
+            conv3x3(N, N * 3 // 2), leaky(inplace=True),
+            subpel_conv3x3(N * 3 // 2, N * 3 // 2, 2), leaky(inplace=True),
+            conv3x3(N * 3 // 2, N * 2),
+        )  # fmt: skip
+        self.g_s = nn.Sequential(
+            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), ResidualBlockUpsample(N, N),
+            ResidualBlock(N, N), subpel_conv3x3(N, 3, 2),
+        )  # fmt: skip
