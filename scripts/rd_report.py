@@ -6,7 +6,8 @@ Encodes every validation photo with nc-photo and with JPEG, WebP, AVIF and JPEG 
 their sweeps, in one run, measuring real .ncc file sizes (nccli's evaluation runner), and
 writes OUT/image-rd.json (every row, means per setting, BD-rates), OUT/image-rd.png (PSNR)
 and OUT/image-rd-ms-ssim.png, and OUT/README.md with the BD-rate tables (PSNR-RGB and
-MS-SSIM) of nc-photo against each anchor and whether it beats WebP at every rate point.
+MS-SSIM) of nc-photo against each anchor, whether it beats WebP at every rate point, and
+the rate cost of its exact entropy-parameter path against the float one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
 
 from nccli.evaluation.bd import BDEntry, bd_rates
 from nccli.evaluation.gates import Summary, summarize
@@ -44,16 +48,40 @@ def beats_at_every_point(summaries: list[Summary], anchor: str) -> list[dict]:
     rates, psnrs = curve(summaries, CODEC)
     anchor_rates, anchor_psnrs = curve(summaries, anchor)
     rows = []
-    for rate, psnr in zip(rates, psnrs, strict=True):
+    for rate, psnr in zip(rates.tolist(), psnrs.tolist(), strict=True):
         if not anchor_rates[0] <= rate <= anchor_rates[-1]:
             rows.append({"bpp": rate, "psnr": psnr, "anchor_psnr": None, "better": None})
             continue
         other = float(np.interp(np.log(rate), np.log(anchor_rates), anchor_psnrs))
-        rows.append({"bpp": rate, "psnr": psnr, "anchor_psnr": other, "better": psnr > other})
+        rows.append({"bpp": rate, "psnr": psnr, "anchor_psnr": other, "better": bool(psnr > other)})
     return rows
 
 
-def markdown(summaries: list[Summary], bd: dict[str, list[BDEntry]], points: list[dict]) -> str:
+def exact_path_cost(photos: list[Path]) -> list[dict]:
+    """Per level: nc-photo's payload bytes on the exact entropy-parameter path against the
+    float path (which decodes reliably only where the floats agree), over all photos."""
+    model, _ = embedded.load(CODEC)
+    totals = []
+    for level in range(model.levels):
+        gains = model.gains(torch.tensor([float(level)]))
+        sizes = {True: 0, False: 0}
+        for photo in photos:
+            pixels = np.asarray(Image.open(photo).convert("RGB"))
+            x = torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 255
+            x = F.pad(x, (0, -x.shape[3] % 64, 0, -x.shape[2] % 64), mode="replicate")
+            for exact in sizes:
+                chunks, _ = model.compress(x, exact=exact, gains=gains)
+                sizes[exact] += sum(len(chunk) for chunk in chunks)
+        totals.append({"level": level, "exact": sizes[True], "float": sizes[False]})
+    return totals
+
+
+def markdown(
+    summaries: list[Summary],
+    bd: dict[str, list[BDEntry]],
+    points: list[dict],
+    exact: list[dict],
+) -> str:
     _, info = embedded.read(embedded.path_of(CODEC))
     lines = [
         "# Image rate-distortion results",
@@ -79,6 +107,11 @@ def markdown(summaries: list[Summary], bd: dict[str, list[BDEntry]], points: lis
         other = "outside WebP's range" if p["anchor_psnr"] is None else f"{p['anchor_psnr']:.2f}"
         better = "-" if p["better"] is None else ("yes" if p["better"] else "no")
         lines.append(f"| {p['bpp']:.3f} | {p['psnr']:.2f} | {other} | {better} |")
+    lines += ["", "## Rate cost of the exact entropy-parameter path (bytes, all photos)", ""]
+    lines += ["| level | exact path | float path | cost |", "|---:|---:|---:|---:|"]
+    for row in exact:
+        cost = row["exact"] / row["float"] - 1
+        lines.append(f"| {row['level']} | {row['exact']} | {row['float']} | {cost:+.3%} |")
     lines += ["", "## Means per setting", "", "| setting | bpp | PSNR (dB) | MS-SSIM |"]
     lines.append("|---|---:|---:|---:|")
     for s in summaries:
@@ -105,6 +138,7 @@ def main() -> None:
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in ANCHORS}
     points = beats_at_every_point(summaries, "webp")
+    exact = exact_path_cost(photos)
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "photos": [p.name for p in photos],
@@ -112,12 +146,13 @@ def main() -> None:
         "summary": [asdict(s) for s in summaries],
         "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
         "against_webp": points,
+        "exact_path": exact,
     }
     (args.out / "image-rd.json").write_text(json.dumps(report, indent=1) + "\n")
     plots = plot_rd(summaries)
     (args.out / "image-rd.png").write_bytes(plots["rd-psnr.png"])
     (args.out / "image-rd-ms-ssim.png").write_bytes(plots["rd-ms_ssim.png"])
-    (args.out / "README.md").write_text(markdown(summaries, bd, points))
+    (args.out / "README.md").write_text(markdown(summaries, bd, points, exact))
     print((args.out / "README.md").read_text())
 
 
