@@ -19,7 +19,7 @@ from nccli.container.header import ModelRef
 from nccli.errors import InvalidInputError
 from nccli.metrics.image import psnr
 from nccli.zoo import embedded
-from tests.conftest import run_cli, synthetic
+from conftest import run_cli, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
