@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli, synthetic
 from PIL import Image
 
 from nccli import api
@@ -19,7 +20,6 @@ from nccli.container.header import ModelRef
 from nccli.errors import InvalidInputError
 from nccli.metrics.image import psnr
 from nccli.zoo import embedded
-from conftest import run_cli, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
