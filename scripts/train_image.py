@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from nccli.models.image.variable_rate import GainedMeanScaleHyperprior
@@ -132,8 +133,6 @@ def load_state(directory: Path, model, optimizer, aux_optimizer) -> int | None:
     path = directory / "state.safetensors"
     if not path.is_file():
         return None
-    from safetensors import safe_open
-
     tensors = load_file(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     for prefix, opt in (("opt", optimizer), ("aux", aux_optimizer)):

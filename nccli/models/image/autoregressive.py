@@ -82,8 +82,8 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
         encoder = QueueEncoder(self.gaussian_conditional.table)
 
-        def code(position: torch.Tensor, rows: torch.Tensor, means: torch.Tensor):
-            symbols = torch.round(y[:, :, position[0], position[1]] - means)
+        def code(h: int, w: int, rows: torch.Tensor, means: torch.Tensor):
+            symbols = torch.round(y[:, :, h, w] - means)
             encoder.encode(symbols.to(torch.int64).cpu().numpy(), rows.cpu().numpy())
             return symbols
 
@@ -98,7 +98,7 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
         z_hat = self.entropy_bottleneck.decompress(chunks[1], (1, channels, *shape))
         decoder = QueueDecoder(chunks[0], self.gaussian_conditional.table)
 
-        def code(position: torch.Tensor, rows: torch.Tensor, means: torch.Tensor):
+        def code(h: int, w: int, rows: torch.Tensor, means: torch.Tensor):
             symbols = decoder.decode(rows.cpu().numpy())
             return torch.from_numpy(symbols).to(means.device, torch.float32)
 
@@ -129,7 +129,7 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
                 merged = merge(torch.cat([hyper[:, :, h : h + 1, w : w + 1], context(window)], 1))
                 scales, means = merged[:, :, 0, 0].chunk(2, 1)
                 rows = self.gaussian_conditional.indexes(scales)
-                symbols = code(torch.tensor([h, w]), rows, means)
+                symbols = code(h, w, rows, means)
                 y_hat[:, :, h + PAD, w + PAD] = symbols + means
         return y_hat[:, :, PAD : PAD + height, PAD : PAD + width]
 
