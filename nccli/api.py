@@ -21,16 +21,17 @@ from nccli import container
 from nccli.codecs.base import Codec, default_codec, get_codec, registry
 from nccli.container.constants import ICC_PROFILE
 from nccli.errors import InvalidInputError, UsageError
+from nccli.media.audio import Audio, AudioSource, is_audio_path, open_audio
 from nccli.media.image import Image, convert_mode, read_image
 
-Source = str | Path | bytes | np.ndarray | Image
+Source = str | Path | bytes | np.ndarray | Image | Audio
 
 
 @dataclass(frozen=True)
 class Decoded:
     """A decoded file: the media and the header it was restored from."""
 
-    media: Image
+    media: Image | Audio
     header: container.Header
 
 
@@ -43,12 +44,20 @@ def encode(
     strip: bool = False,
     **params: Any,
 ) -> bytes:
-    """Compress an image (path, encoded bytes, array or Image) into a .ncc container.
+    """Compress an image (path, encoded bytes, array or Image) or audio (an Audio, an audio
+    file's path, or any source with an audio codec) into a .ncc container.
 
     ``params`` are the codec's parameters in its own scale (see ``nccli codecs``); ``bpp``
     instead searches the rate parameter for the largest file at or below that many bits per
     pixel, measured on the whole container. ``strip`` leaves the ICC profile out.
     """
+    audio = isinstance(source, (str, Path)) and is_audio_path(source) and codec is None
+    if audio or isinstance(source, Audio) or (codec and get_codec(codec).modality == "audio"):
+        from nccli.audio import encode_audio
+
+        buffer = io.BytesIO()
+        encode_audio(_audio_source(source), buffer, codec, metadata=metadata, **params)
+        return buffer.getvalue()
     media = load_media(source)
     if strip:
         media = Image(media.pixels)
@@ -63,20 +72,27 @@ def encode(
 
 
 def decode(data: bytes | BinaryIO | str | Path) -> tuple[np.ndarray, dict[str, Any]]:
-    """Decode a .ncc container into (H x W x C array, header as a dict)."""
+    """Decode a .ncc container into (H x W x C pixels or frames x channels samples, header
+    as a dict)."""
     result = decode_media(data)
     info = result.header.to_dict()
+    if isinstance(result.media, Audio):
+        return result.media.samples, info
     info["icc_profile"] = result.media.icc_profile
     return result.media.pixels, info
 
 
 def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
-    """Decode a .ncc container into an Image with its header."""
+    """Decode a .ncc container into an Image or Audio with its header."""
     if isinstance(data, (str, Path)):
         data = Path(data).read_bytes()
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     parsed = container.load(stream)
     header = parsed.header
+    if header.modality == "audio":
+        from nccli.audio import read_decoded, start_decoding
+
+        return Decoded(read_decoded(start_decoding(header, parsed.chunks)), header)
     if header.modality != "image":
         raise UsageError(f"file holds {header.modality}, which this nccli cannot decode yet")
     if header.codec not in registry():
@@ -100,6 +116,16 @@ def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
     icc = parsed.payloads(ICC_PROFILE)
     profile = container.decode_icc_profile(icc[0]) if icc else None
     return Decoded(Image(image.pixels, profile), header)
+
+
+def _audio_source(source: Source | Audio) -> AudioSource | Audio:
+    if isinstance(source, Audio):
+        return source
+    if isinstance(source, (str, Path)):
+        return open_audio(source)
+    if isinstance(source, (bytes, bytearray)):
+        return open_audio(io.BytesIO(bytes(source)))
+    raise UsageError(f"cannot encode a {type(source).__name__} as audio")
 
 
 def load_media(source: Source) -> Image:
@@ -168,12 +194,17 @@ def _pack(media: Image, backend: Codec, params: dict[str, Any], metadata: dict[s
         model=encoded.model,
         entropy_coder=encoded.entropy_coder,
         metadata=metadata,
-        writer=f"nccli {__version__}",
+        writer=writer_name(),
     )
     chunks = [(container.DATA, payload) for payload in encoded.chunks]
     if media.icc_profile:
         chunks.append((ICC_PROFILE, container.encode_icc_profile(media.icc_profile)))
     return container.dumps(header, chunks)
+
+
+def writer_name() -> str:
+    """What the header's writer field says."""
+    return f"nccli {__version__}"
 
 
 try:

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, BinaryIO
 
 import typer
 
 from nccli import api
+from nccli.audio import encode_audio
 from nccli.cli.common import Device, Force, Quiet, check_device, parse_pairs, run_batch, stderr
 from nccli.cli.files import (
     IMAGE_SUFFIXES,
     Job,
     display,
     display_output,
+    looks_like_audio,
     naming,
+    output_stream,
     plan,
-    read_input,
+    spool_input,
     write_output,
 )
+from nccli.codecs.base import get_codec
 from nccli.errors import UsageError
+from nccli.media.audio import AUDIO_SUFFIXES, open_audio
 
 
 def encode(
     inputs: Annotated[
-        list[str], typer.Argument(help="Images to encode; '-' reads stdin; directories recurse.")
+        list[str],
+        typer.Argument(help="Images or audio to encode; '-' reads stdin; directories recurse."),
     ],
     output: Annotated[
         str | None,
@@ -39,6 +45,10 @@ def encode(
         float | None,
         typer.Option(help="Target bits per pixel: the largest file at or below it."),
     ] = None,
+    bitrate: Annotated[
+        str | None,
+        typer.Option(help="Audio bitrate: 24k or 24 for kbit/s, 24000 for bit/s."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Codec parameter KEY=VALUE.")
     ] = None,
@@ -50,19 +60,30 @@ def encode(
     quiet: Quiet = False,
     device: Device = "auto",
 ) -> int:
-    """Compress images into .ncc files."""
+    """Compress images and audio into .ncc files."""
     check_device(device)
     params = parse_pairs(param or [], "--param")
     if quality is not None:
         if bpp is not None:
             raise UsageError("give either --quality or --bpp, not both")
         params["quality"] = quality
+    if bitrate is not None:
+        if bpp is not None:
+            raise UsageError("--bpp is for images and --bitrate for audio; give one")
+        params["bitrate"] = parse_bitrate(bitrate)
     metadata = parse_pairs(meta or [], "--meta")
-    jobs = plan(inputs, output, ".ncc", IMAGE_SUFFIXES)
+    jobs = plan(inputs, output, ".ncc", IMAGE_SUFFIXES | AUDIO_SUFFIXES)
+    codec_modality = get_codec(codec).modality if codec else None
 
     def work(job: Job) -> None:
-        with naming(job.source):
-            media = api.load_media(read_input(job.source))
+        with naming(job.source), spool_input(job.source) as file:
+            head = file.read(16)
+            file.seek(0)
+            if codec_modality == "audio" or (codec_modality is None and looks_like_audio(head)):
+                return encode_audio_file(job, file)
+            if bitrate is not None:
+                raise UsageError("--bitrate is for audio; use --quality or --bpp for images")
+            media = api.load_media(file.read())
             data = api.encode(media, codec, bpp=bpp, metadata=metadata, strip=strip, **params)
         write_output(job.target, data, force)
         if not quiet:
@@ -73,4 +94,30 @@ def encode(
                 markup=False,
             )
 
+    def encode_audio_file(job: Job, file: BinaryIO) -> None:
+        if bpp is not None:
+            raise UsageError("--bpp is for images; use --bitrate for audio")
+        with open_audio(file) as source, output_stream(job.target, force) as out:
+            size = encode_audio(source, out, codec, metadata=metadata, **params)
+        if not quiet:
+            rate = size * 8 / source.info.seconds / 1000
+            stderr.print(
+                f"{display(job.source)} -> {display_output(job.target)}: "
+                f"{size} bytes, {rate:.2f} kbit/s",
+                markup=False,
+            )
+
     return run_batch(jobs, work, lambda job: display(job.source))
+
+
+def parse_bitrate(text: str) -> float:
+    """kbit/s from '24k', '24' (kbit/s) or '24000' (bit/s, as a number of 1000 or more)."""
+    value = text.strip().lower().removesuffix("bps").removesuffix("bit/s")
+    kilo = value.endswith("k")
+    try:
+        number = float(value.removesuffix("k"))
+    except ValueError:
+        raise UsageError(f"--bitrate takes e.g. 24k, not {text!r}") from None
+    if not number > 0 or number != number:
+        raise UsageError(f"--bitrate must be positive, not {text!r}")
+    return number if kilo or number < 1000 else number / 1000

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from nccli.errors import InvalidInputError, NccliError, UsageError
 
@@ -17,6 +19,15 @@ IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".pnm", ".avif"}
 )
 NCC_SUFFIXES = frozenset({".ncc"})
+#: Magic bytes of audio files, to tell audio from images on stdin.
+_AUDIO_MAGIC = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3", b"FORM", b"\xff\xfb", b"\xff\xf3")
+
+
+def looks_like_audio(head: bytes) -> bool:
+    """Whether the first bytes of a stream are those of an audio file."""
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return False
+    return head.startswith(_AUDIO_MAGIC) or (head[4:8] == b"ftyp" and b"M4A" in head[8:12])
 
 
 @dataclass(frozen=True)
@@ -57,13 +68,9 @@ def read_input(path: str) -> bytes:
             if not data:
                 raise InvalidInputError("standard input is empty")
             return data
-        file = Path(path)
-        if not file.exists():
-            raise UsageError("no such file")
-        if file.is_dir():
-            raise UsageError("is a directory, expected a file")
+        read_check(path)
         try:
-            return file.read_bytes()
+            return Path(path).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read: {exc.strerror}") from None
 
@@ -105,10 +112,18 @@ def plan(inputs: list[str], output: str | None, suffix: str, accept: frozenset[s
 
 def write_output(target: str, data: bytes, force: bool) -> None:
     """Write atomically (temporary file + rename); refuse to overwrite unless forced."""
+    with output_stream(target, force) as stream:
+        stream.write(data)
+
+
+@contextmanager
+def output_stream(target: str, force: bool) -> Iterator[BinaryIO]:
+    """A binary stream onto ``target``: stdout, or a temporary file beside the target that
+    replaces it when the block succeeds and is removed when it fails."""
     if target == STDIO:
         if sys.stdout.isatty():
             raise UsageError("refusing to write binary data to a terminal; use -o FILE")
-        sys.stdout.buffer.write(data)
+        yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
     path = Path(target)
@@ -124,8 +139,8 @@ def write_output(target: str, data: bytes, force: bool) -> None:
         except OSError as exc:
             raise UsageError(f"cannot write in {parent}: {exc.strerror}") from None
         try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+            with os.fdopen(fd, "w+b") as handle:
+                yield handle
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(temp, 0o666 & ~_umask())
@@ -135,6 +150,31 @@ def write_output(target: str, data: bytes, force: bool) -> None:
         finally:
             if os.path.exists(temp):
                 os.unlink(temp)
+
+
+def spool_input(path: str) -> BinaryIO:
+    """A seekable binary file of an input: the file itself, or stdin copied to a temporary
+    file in blocks (so a long stream never sits in memory)."""
+    with naming(path):
+        if path != STDIO:
+            read_check(path)
+            return open(path, "rb")
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - the caller closes it
+        shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+        if spool.tell() == 0:
+            spool.close()
+            raise InvalidInputError("standard input is empty")
+        spool.seek(0)
+        return spool
+
+
+def read_check(path: str) -> None:
+    """UsageError for a missing path or a directory."""
+    file = Path(path)
+    if not file.exists():
+        raise UsageError("no such file")
+    if file.is_dir():
+        raise UsageError("is a directory, expected a file")
 
 
 def expand_files(paths: list[Path], accept: frozenset[str], what: str) -> list[Path]:

@@ -17,7 +17,7 @@ from nccli.errors import UsageError
 
 ENTRY_POINT_GROUP = "nccli.codecs"
 #: The codec used when none is named, per modality.
-DEFAULT_CODECS = {"image": "webp"}
+DEFAULT_CODECS = {"image": "webp", "audio": "opus"}
 
 
 @dataclass(frozen=True)

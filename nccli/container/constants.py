@@ -42,6 +42,9 @@ MAX_CHUNKS = 1 << 20
 MAX_IMAGE_SIDE = 65535
 MAX_IMAGE_PIXELS = 1 << 28
 MAX_CHANNELS = 4
+MAX_SAMPLE_RATE = 768_000
+MAX_AUDIO_CHANNELS = 64
+MAX_AUDIO_FRAMES = 1 << 40
 
 
 def is_skippable(chunk_type: bytes) -> bool:

@@ -12,6 +12,8 @@ from nccli.container.errors import CorruptError, LimitError
 
 MODALITIES = ("image", "audio", "video")
 IMAGE_MODES = {"L": (1, 8), "LA": (2, 8), "RGB": (3, 8), "RGBA": (4, 8)}
+#: Sample formats of audio: unsigned/signed integers of 8..32 bits, IEEE floats.
+SAMPLE_FORMATS = ("u8", "s8", "s16", "s24", "s32", "f32", "f64")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Header:
         media = _expect(root.get("media"), dict, "media")
         if modality == "image":
             validate_image_media(media)
+        elif modality == "audio":
+            validate_audio_media(media)
         metadata = _expect(root.get("metadata", {}), dict, "metadata")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise CorruptError("header: metadata must map strings to strings")
@@ -135,6 +139,22 @@ def validate_image_media(media: dict[str, Any]) -> None:
         raise CorruptError(f"header: unknown image mode {mode!r}")
     if bit_depth not in (8, 16):
         raise CorruptError(f"header: unsupported bit depth {bit_depth}")
+
+
+def validate_audio_media(media: dict[str, Any]) -> None:
+    """Check an audio descriptor against the limits before any sample is allocated."""
+    rate = _expect(media.get("sample_rate"), int, "media.sample_rate")
+    channels = _expect(media.get("channels"), int, "media.channels")
+    frames = _expect(media.get("frames"), int, "media.frames")
+    sample_format = _expect(media.get("sample_format"), str, "media.sample_format")
+    if not 1 <= rate <= c.MAX_SAMPLE_RATE:
+        raise LimitError(f"sample rate {rate} Hz is outside 1..{c.MAX_SAMPLE_RATE}")
+    if not 1 <= channels <= c.MAX_AUDIO_CHANNELS:
+        raise LimitError(f"{channels} channels is outside 1..{c.MAX_AUDIO_CHANNELS}")
+    if not 1 <= frames <= c.MAX_AUDIO_FRAMES:
+        raise LimitError(f"length of {frames} frames is outside 1..{c.MAX_AUDIO_FRAMES}")
+    if sample_format not in SAMPLE_FORMATS:
+        raise CorruptError(f"header: unknown sample format {sample_format!r}")
 
 
 def _expect(value: Any, kind: type, name: str) -> Any:

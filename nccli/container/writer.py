@@ -25,6 +25,11 @@ class Writer:
         self._write(prefix + c.CHUNK_CRC.pack(zlib.crc32(prefix)))
         self.add(c.HEAD, encode_header(header))
 
+    @property
+    def size(self) -> int:
+        """Bytes written so far."""
+        return self._offset
+
     def add(self, chunk_type: bytes, payload: bytes) -> None:
         """Append one chunk; DATA chunks are recorded for the index."""
         if self._closed:
