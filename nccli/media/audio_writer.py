@@ -8,6 +8,7 @@ which needs a seekable file.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from typing import BinaryIO
 
 import numpy as np
@@ -52,25 +53,37 @@ def quantize(block: np.ndarray, sample_format: str) -> np.ndarray:
 class WavWriter:
     """Streams a WAV file: header first (sizes from ``info``), then samples as they come."""
 
-    def __init__(self, stream: BinaryIO, info: AudioInfo) -> None:
+    def __init__(self, stream: BinaryIO, info: AudioInfo, seekable: bool = False) -> None:
         self._stream = stream
+        self._info = info
         self._format = info.sample_format
-        self._width, tag = _WAV_LAYOUT[info.sample_format]
-        self._channels = info.channels
-        self._stream.write(_wav_header(info, self._width, tag))
+        self._width, self._tag = _WAV_LAYOUT[info.sample_format]
+        self._seekable = seekable
+        self._written = 0
+        self._stream.write(_wav_header(info, self._width, self._tag))
 
     def write(self, block: np.ndarray) -> None:
         # WAV's 8-bit samples are unsigned, so s8 is written as u8.
         values = quantize(block, "u8" if self._format == "s8" else self._format)
+        self._written += len(block)
         if values.dtype.kind == "f":
             self._stream.write(values.tobytes())
-            return
-        little = values.astype("<i4" if self._width > 2 else "<i2").view(np.uint8)
-        width = 4 if self._width > 2 else 2
-        samples = little.reshape(-1, width)[:, : self._width]
-        self._stream.write(np.ascontiguousarray(samples).tobytes())
+        else:
+            little = values.astype("<i4" if self._width > 2 else "<i2").view(np.uint8)
+            width = 4 if self._width > 2 else 2
+            samples = little.reshape(-1, width)[:, : self._width]
+            self._stream.write(np.ascontiguousarray(samples).tobytes())
+        self._stream.flush()
 
     def close(self) -> None:
+        """Finish; in a file cut short (a damaged input), the sizes are set to what was
+        written."""
+        if self._seekable and self._written != self._info.frames:
+            end = self._stream.tell()
+            self._stream.seek(0)
+            actual = replace(self._info, frames=self._written)
+            self._stream.write(_wav_header(actual, self._width, self._tag))
+            self._stream.seek(end)
         self._stream.flush()
 
 
@@ -99,7 +112,7 @@ def open_writer(
 ) -> WavWriter | FlacWriter:
     """A writer for ``suffix`` (.wav or .flac) on ``stream``."""
     if suffix == ".wav":
-        return WavWriter(stream, info)
+        return WavWriter(stream, info, seekable)
     if suffix == ".flac":
         if not seekable:
             raise UsageError("FLAC cannot be written to a pipe; write WAV (-o -) or to a file")

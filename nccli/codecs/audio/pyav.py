@@ -194,7 +194,9 @@ class PacketDecoder(StreamDecoder):
         self._rate = rate
         self._skip_own_priming = not codec.decoder_skips_priming
         self._to_skip: int | None = None
-        self._converter = Converter(rate, channels, media["sample_rate"], channels)
+        self._channels, self._target_rate = channels, media["sample_rate"]
+        # Made at the first frame: a decoder may output another rate (libopus gives 48 kHz).
+        self._converter: Converter | None = None
 
     def push(self, payload: bytes) -> np.ndarray:
         decoded = []
@@ -205,19 +207,28 @@ class PacketDecoder(StreamDecoder):
             packet.pts, packet.duration = coded.pts, coded.duration
             packet.time_base = Fraction(1, self._rate)
             decoded += self._decode(packet)
-        return self._converter.push(self._trim(decoded))
+        return self._convert(self._trim(decoded))
 
     def flush(self) -> np.ndarray:
-        tail = self._trim(self._decode(None))
-        return np.concatenate([self._converter.push(tail), self._converter.flush()])
+        tail = self._convert(self._trim(self._decode(None)))
+        if self._converter is None:
+            return tail
+        return np.concatenate([tail, self._converter.flush()])
 
     def _decode(self, packet: av.Packet | None) -> list[np.ndarray]:
         try:
-            return [frame_samples(frame) for frame in self._context.decode(packet)]
+            frames = list(self._context.decode(packet))
         except av.EOFError:
             return []
         except av.FFmpegError as exc:
             raise InvalidInputError(f"audio packet does not decode: {exc}") from None
+        if frames and self._converter is None:
+            rate = frames[0].sample_rate
+            self._converter = Converter(rate, self._channels, self._target_rate, self._channels)
+        return [frame_samples(frame) for frame in frames]
+
+    def _convert(self, samples: np.ndarray) -> np.ndarray:
+        return samples if self._converter is None else self._converter.push(samples)
 
     def _trim(self, blocks: list[np.ndarray]) -> np.ndarray:
         channels = self._context.layout.nb_channels
