@@ -18,7 +18,6 @@ import soundfile
 from nccli import api, container
 from nccli.audio import decode_audio, encode_audio, read_decoded
 from nccli.codecs.audio import packets
-from nccli.codecs.base import get_codec
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import Audio, AudioInfo, open_audio, read_audio
 from nccli.media.audio_writer import FlacWriter, WavWriter

@@ -226,7 +226,7 @@ def huge_header_file() -> bytes:
 
 
 def audio_file() -> bytes:
-    media = {"sample_rate": 48000, "channels": 2, "length": 480}
+    media = {"sample_rate": 48000, "channels": 2, "frames": 480, "sample_format": "s16"}
     return container.dumps(container.Header("opus", 1, "audio", media), [(c.DATA, b"x")])
 
 
@@ -238,7 +238,7 @@ BAD_DECODES = {
     "flipped tail byte": (lambda d: flipped(d, len(d) - 3), 3, "checksum mismatch in TAIL"),
     "newer reader needed": (newer_reader_file, 3, "reader of version 2 or newer"),
     "huge image header": (lambda d: huge_header_file(), 3, "100000x100000"),
-    "audio file to png": (lambda d: audio_file(), 2, "holds audio"),
+    "audio file to png": (lambda d: audio_file(), 2, "cannot write audio as '.png'"),
     "an image, not .ncc": (lambda d: b"\x89PNG\r\n\x1a\n" + d, 3, "not an .ncc file"),
 }
 

@@ -161,8 +161,8 @@ def test_decode_checks_the_payload_against_the_header():
         nccli.decode(_tamper(data, codec_version=9))
     with pytest.raises(UsageError, match="needs codec 'future-codec', which is not installed"):
         nccli.decode(_tamper(data, codec="future-codec"))
-    audio = {"sample_rate": 48000, "channels": 2}
-    with pytest.raises(UsageError, match="holds audio"):
+    audio = {"sample_rate": 48000, "channels": 2, "frames": 9, "sample_format": "s16"}
+    with pytest.raises(UsageError, match="codec png is for image, not audio"):
         nccli.decode(_tamper(data, modality="audio", media=audio))
 
 

@@ -242,12 +242,12 @@ def test_image_descriptor_is_checked_before_anything_is_allocated(media, error, 
         ),
         (b"\x01not zstd", "bad zstd"),
         (
-            b'\x00{"codec": {"name": "x", "version": 1}, "modality": "audio", "media": {},'
+            b'\x00{"codec": {"name": "x", "version": 1}, "modality": "video", "media": {},'
             b' "metadata": {"a": 1}}',
             "metadata",
         ),
         (
-            b'\x00{"codec": {"name": "x", "version": 1}, "modality": "audio", "media": {},'
+            b'\x00{"codec": {"name": "x", "version": 1}, "modality": "video", "media": {},'
             b' "model": {"id": 3}}',
             "model.id",
         ),

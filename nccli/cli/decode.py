@@ -78,6 +78,8 @@ def decode(
                 default = chosen or DEFAULT_SUFFIXES.get(modality, "")
                 target, suffix = _target(job.target, default), _suffix(job.target, default)
                 if modality == "audio":
+                    if suffix not in AUDIO_WRITE_SUFFIXES:
+                        raise UsageError(f"cannot write audio as {suffix!r}; use .wav or .flac")
                     decoding = start_decoding(reader.header, reader, sample_rate, channels)
                     return _write_audio(job.source, target, suffix, decoding)
                 if sample_rate is not None or channels is not None:
@@ -96,8 +98,6 @@ def decode(
             )
 
     def _write_audio(source: str, target: str, suffix: str, decoding: AudioDecoding) -> None:
-        if suffix not in AUDIO_WRITE_SUFFIXES:
-            raise UsageError(f"cannot write audio as {suffix!r}; use .wav or .flac")
         damage = None
         with output_stream(target, force) as out:
             writer = open_writer(out, decoding.info, suffix, seekable=target != STDIO)
@@ -127,6 +127,8 @@ class _Replayable:
     def __init__(self, source: str) -> None:
         self._source = source
         self._raw = sys.stdin.buffer if source == STDIO else open(source, "rb")  # noqa: SIM115
+        if source == STDIO and not self._raw.peek(1):
+            raise InvalidInputError("standard input is empty")
         self._seen = bytearray()
         self._recording = True
 
