@@ -13,6 +13,7 @@ from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio
 
 import nccli
+from nccli.metrics import audio as audio_metrics
 from nccli.metrics import ms_ssim, psnr, psnr_y
 from nccli.metrics.image import min_ms_ssim_side
 
@@ -90,3 +91,45 @@ def test_ms_ssim_needs_five_scales():
 def test_shapes_must_match():
     with pytest.raises(ValueError, match="differ in shape"):
         psnr(synthetic(4, 4, 3), synthetic(4, 5, 3))
+
+
+# --- audio -----------------------------------------------------------------------------
+
+
+def _tone(seconds: float = 1.0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.4 * np.sin(2 * np.pi * 440 * t) + 0.2 * np.sin(2 * np.pi * 1250 * t))[:, None]
+
+
+def test_si_sdr_is_scale_invariant_and_matches_the_noise_level():
+    reference = np.repeat(_tone(), 2, axis=1)
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(reference.shape)
+    noise *= np.sqrt(np.mean(reference**2) / np.mean(noise**2)) * 10 ** (-20 / 20)
+    measured = audio_metrics.si_sdr(reference, reference + noise)
+    assert abs(measured - 20) < 0.2
+    assert abs(audio_metrics.si_sdr(reference, 0.3 * (reference + noise)) - measured) < 1e-9
+    assert audio_metrics.si_sdr(reference, reference) > 150
+
+
+def test_spectral_distances_are_zero_for_identical_and_grow_with_noise():
+    reference = _tone()
+    rng = np.random.default_rng(1)
+    quiet = reference + 0.001 * rng.standard_normal(reference.shape)
+    loud = reference + 0.05 * rng.standard_normal(reference.shape)
+    for metric in (
+        lambda a, b: audio_metrics.mel_distance(a, b, 16000),
+        audio_metrics.stft_distance,
+    ):
+        assert metric(reference, reference) == 0
+        assert 0 < metric(reference, quiet) < metric(reference, loud)
+
+
+def test_mel_filters_follow_the_slaney_definition():
+    filters = audio_metrics.mel_filters(16000, 512, 40)
+    assert filters.shape == (40, 257)
+    peaks = filters.argmax(axis=1)
+    assert np.all(np.diff(peaks) >= 0)
+    # Slaney norm: each triangle has unit area in Hz, 2 / (upper - lower) high.
+    area = filters.sum(axis=1) * (8000 / 256)
+    assert np.allclose(area[5:], 1.0, rtol=0.05)
