@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nccli import container
-from nccli.codecs.base import Codec, default_codec, get_codec, registry
+from nccli.codecs.audio.stream import StreamEncoder
+from nccli.codecs.base import Codec, Encoded, default_codec, get_codec, registry
 from nccli.container.constants import ICC_PROFILE
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import Audio, AudioSource, is_audio_path, open_audio
@@ -95,14 +96,7 @@ def decode_media(data: bytes | BinaryIO | str | Path) -> Decoded:
         return Decoded(read_decoded(start_decoding(header, parsed.chunks)), header)
     if header.modality != "image":
         raise UsageError(f"file holds {header.modality}, which this nccli cannot decode yet")
-    if header.codec not in registry():
-        raise UsageError(f"file needs codec {header.codec!r}, which is not installed here")
-    backend = get_codec(header.codec)
-    if header.codec_version > backend.version:
-        raise InvalidInputError(
-            f"file needs {header.codec} codec version {header.codec_version}; this nccli has "
-            f"version {backend.version}: upgrade nccli"
-        )
+    backend = decoding_codec(header)
     image = backend.decode(header, parsed.payloads())
     media = header.media
     if (image.width, image.height) != (media["width"], media["height"]):
@@ -182,20 +176,46 @@ def encode_to_bpp(
     return top if len(top) * 8 / pixels <= target else best
 
 
-def _pack(media: Image, backend: Codec, params: dict[str, Any], metadata: dict[str, str]) -> bytes:
-    encoded = backend.encode(media, params)
-    header = container.Header(
+def decoding_codec(header: container.Header) -> Codec:
+    """The installed backend that decodes a file with this header."""
+    if header.codec not in registry():
+        raise UsageError(f"file needs codec {header.codec!r}, which is not installed here")
+    backend = get_codec(header.codec)
+    if header.modality != backend.modality:
+        raise UsageError(f"codec {backend.name} is for {backend.modality}, not {header.modality}")
+    if header.codec_version > backend.version:
+        raise InvalidInputError(
+            f"file needs {header.codec} codec version {header.codec_version}; this nccli has "
+            f"version {backend.version}: upgrade nccli"
+        )
+    return backend
+
+
+def make_header(
+    backend: Codec,
+    media: dict[str, Any],
+    params: dict[str, Any],
+    made: Encoded | StreamEncoder,
+    metadata: dict[str, str],
+) -> container.Header:
+    """The header of a file ``backend`` wrote: ``made`` gives its fields, model and coder."""
+    return container.Header(
         codec=backend.name,
         codec_version=backend.version,
-        modality="image",
-        media=media.descriptor(),
+        modality=backend.modality,
+        media=media,
         params=params,
-        fields=encoded.fields,
-        model=encoded.model,
-        entropy_coder=encoded.entropy_coder,
+        fields=made.fields,
+        model=made.model,
+        entropy_coder=made.entropy_coder,
         metadata=metadata,
         writer=writer_name(),
     )
+
+
+def _pack(media: Image, backend: Codec, params: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    encoded = backend.encode(media, params)
+    header = make_header(backend, media.descriptor(), params, encoded, metadata)
     chunks = [(container.DATA, payload) for payload in encoded.chunks]
     if media.icc_profile:
         chunks.append((ICC_PROFILE, container.encode_icc_profile(media.icc_profile)))

@@ -19,9 +19,9 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nccli import container
-from nccli.api import writer_name
+from nccli.api import decoding_codec, make_header
 from nccli.codecs.audio.stream import AudioCodec, StreamDecoder
-from nccli.codecs.base import default_codec, get_codec, registry
+from nccli.codecs.base import default_codec, get_codec
 from nccli.container.constants import MAX_AUDIO_CHANNELS, MAX_SAMPLE_RATE
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import Audio, AudioInfo, AudioSource, open_audio
@@ -56,18 +56,7 @@ def encode_audio(
     backend.check(info)
     resolved = backend.resolve_params(params)
     encoder = backend.encoder(info, resolved)
-    header = container.Header(
-        codec=backend.name,
-        codec_version=backend.version,
-        modality="audio",
-        media=info.descriptor(),
-        params=resolved,
-        fields=encoder.fields,
-        model=encoder.model,
-        entropy_coder=encoder.entropy_coder,
-        metadata=metadata or {},
-        writer=writer_name(),
-    )
+    header = make_header(backend, info.descriptor(), resolved, encoder, metadata or {})
     writer = container.Writer(out, header)
     for block in source.blocks(backend.block):
         for payload in encoder.push(block):
@@ -172,12 +161,6 @@ def read_decoded(decoding: AudioDecoding) -> Audio:
 
 
 def _decoding_codec(header: container.Header) -> AudioCodec:
-    if header.codec not in registry():
-        raise UsageError(f"file needs codec {header.codec!r}, which is not installed here")
-    backend = audio_codec(header.codec)
-    if header.codec_version > backend.version:
-        raise InvalidInputError(
-            f"file needs {header.codec} codec version {header.codec_version}; this nccli has "
-            f"version {backend.version}: upgrade nccli"
-        )
+    backend = decoding_codec(header)
+    assert isinstance(backend, AudioCodec)  # decoding_codec checked the modality
     return backend
