@@ -23,12 +23,13 @@ from nccli.container.errors import CorruptError
 from nccli.container.header import Header
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import AudioInfo, frame_samples
+from nccli.media.audio_writer import quantize
 from nccli.media.resample import Converter
 
 #: Seconds of audio per DATA payload.
 SEGMENT_SECONDS = 1.0
-#: Integer scale of the encoder input formats.
-_SCALE = {"s16": 32768.0, "s32": 2.0**31}
+#: numpy types of the integer encoder input formats.
+_INTEGER_TYPES = {"s16": np.int16, "s32": np.int32}
 
 
 class PyAVAudioCodec(AudioCodec):
@@ -318,10 +319,9 @@ def _layout(channels: int) -> str:
 
 def _to_format(samples: np.ndarray, sample_format: str) -> np.ndarray:
     """frames x channels float32 as the array PyAV wants for ``sample_format``."""
-    scale = _SCALE.get(sample_format.rstrip("p"))
-    if scale is not None:
-        values = np.clip(np.round(samples.astype(np.float64) * scale), -scale, scale - 1)
-        samples = values.astype(np.int16 if scale == _SCALE["s16"] else np.int32)
+    kind = sample_format.rstrip("p")
+    if kind in _INTEGER_TYPES:
+        samples = quantize(samples, kind).astype(_INTEGER_TYPES[kind])
     if sample_format.endswith("p"):
         return np.ascontiguousarray(samples.T)
     return np.ascontiguousarray(samples).reshape(1, -1)
