@@ -11,7 +11,7 @@ TORCH_INDEX ?=
 # CompressAI and what it imports, beside the venv, for the compatibility tests only
 # (installed without its dependencies: it would pull torchvision and a CUDA torch).
 COMPAT := $(VENV)/compat
-COMPAT_PACKAGES := compressai==1.2.8 einops tqdm requests urllib3 idna certifi \
+COMPAT_PACKAGES := compressai==1.2.8 encodec==0.1.1 einops tqdm requests urllib3 idna certifi \
 	charset-normalizer pandas python-dateutil torch-geometric xxhash psutil
 SAMPLE := tests/fixtures/photos/cups.png
 DEMO := demo-out
