@@ -32,14 +32,15 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return 0
-    table = Table("id", "architecture", "metric", "quality", "N, M", "in store")
+    table = Table("id", "modality", "architecture", "metric", "quality", "N, M", "in store")
     for row in rows:
         table.add_row(
             row["id"],
+            row["modality"],
             row["architecture"],
-            row["metric"],
-            str(row["quality"]),
-            f"{row['N']}, {row['M']}",
+            row["metric"] or "-",
+            "-" if row["quality"] is None else str(row["quality"]),
+            "-" if row["N"] is None else f"{row['N']}, {row['M']}",
             "yes" if row["available"] else "no",
         )
     Console(highlight=False, width=max(100, Console().width)).print(table)
@@ -85,8 +86,12 @@ def info(model_id: Annotated[str, typer.Argument(help="A zoo or imported model i
 @app.command("import")
 @exits
 def import_command(
-    checkpoint: Annotated[Path, typer.Argument(help="A CompressAI-style .pth/.pth.tar file.")],
-    arch: Annotated[str | None, typer.Option(help="Architecture, e.g. mbt2018-mean.")] = None,
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A CompressAI .pth/.pth.tar or an EnCodec .th file.")
+    ],
+    arch: Annotated[
+        str | None, typer.Option(help="Architecture, e.g. mbt2018-mean or encodec-24khz.")
+    ] = None,
     model_id: Annotated[
         str | None, typer.Option("--id", help="Store under this id (default: the zoo id).")
     ] = None,

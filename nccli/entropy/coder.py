@@ -16,6 +16,7 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from nccli import varint
 from nccli.entropy.tables import PmfTable
 from nccli.errors import InvalidInputError
 
@@ -107,7 +108,7 @@ def _bins(symbols: np.ndarray, row: int, table: PmfTable, escapes: list[bytes]) 
     index = symbols - table.offsets[row]
     escape_bin = table.lengths[row] - 1
     outside = (index < 0) | (index >= escape_bin)
-    escapes.extend(_varint(_zigzag(int(v))) for v in symbols[outside])
+    escapes.extend(varint.encode(varint.zigzag(int(v))) for v in symbols[outside])
     return np.where(outside, escape_bin, index).astype(np.int32)
 
 
@@ -118,14 +119,14 @@ def _values(
     values = index + table.offsets[row]
     for i in np.flatnonzero(index == table.lengths[row] - 1):
         encoded, position = _read_varint(data, position)
-        values[i] = _unzigzag(encoded)
+        values[i] = varint.unzigzag(encoded)
     return values, position
 
 
 def _frame(words: np.ndarray, escapes: list[bytes]) -> bytes:
     """Payload: varint byte length of the words, the words (little-endian), the escapes."""
     raw = words.astype("<u4").tobytes()
-    return _varint(len(raw)) + raw + b"".join(escapes)
+    return varint.encode(len(raw)) + raw + b"".join(escapes)
 
 
 def _unframe(data: bytes) -> tuple[np.ndarray, int]:
@@ -161,32 +162,8 @@ def _model(table: PmfTable, row: int) -> constriction.stream.model.Categorical:
     )
 
 
-def _zigzag(value: int) -> int:
-    return value * 2 if value >= 0 else -value * 2 - 1
-
-
-def _unzigzag(value: int) -> int:
-    return value // 2 if value % 2 == 0 else -(value + 1) // 2
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _read_varint(data: bytes, position: int) -> tuple[int, int]:
-    value, shift = 0, 0
-    while True:
-        if position >= len(data) or shift > 63:
-            raise InvalidInputError("entropy-coded data is truncated")
-        byte = data[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, position
+    try:
+        return varint.read(data, position)
+    except ValueError as exc:
+        raise InvalidInputError(f"entropy-coded data {exc}") from None

@@ -1,8 +1,9 @@
 """Zoo entries: named models with an architecture, hyper-parameters and a weights source.
 
-Entries come from the TOML files in configs/ (one per architecture and training metric,
-with a table per quality). An entry's id is ``ARCHITECTURE-METRIC-qQUALITY``, e.g.
-``bmshj2018-hyperprior-mse-q3``.
+Entries come from the TOML files in configs/. An image architecture has one file per
+training metric with a table per quality, and its entries' ids are
+``ARCHITECTURE-METRIC-qQUALITY``, e.g. ``bmshj2018-hyperprior-mse-q3``; other files name
+their entries in ``[models.ID]`` tables.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 class ZooEntry:
     id: str
     architecture: str
-    metric: str
-    quality: int
-    N: int
-    M: int
     url: str
     sha256_prefix: str
     source: str
     card: str
+    modality: str = "image"
+    metric: str = ""
+    quality: int | None = None
+    N: int | None = None
+    M: int | None = None
 
 
 @functools.cache
@@ -40,6 +42,7 @@ def entries() -> dict[str, ZooEntry]:
     found = {}
     for path in sorted(directory.glob("*.toml")):
         config = tomllib.loads(path.read_text())
+        common = {"source": config.get("source", ""), "card": config.get("card", "")}
         for quality, spec in config.get("qualities", {}).items():
             entry = ZooEntry(
                 id=f"{config['architecture']}-{config['metric']}-q{quality}",
@@ -50,10 +53,18 @@ def entries() -> dict[str, ZooEntry]:
                 M=spec["M"],
                 url=spec["url"],
                 sha256_prefix=spec["sha256_prefix"].lower(),
-                source=config.get("source", ""),
-                card=config.get("card", ""),
+                **common,
             )
             found[entry.id] = entry
+        for model_id, spec in config.get("models", {}).items():
+            found[model_id] = ZooEntry(
+                id=model_id,
+                architecture=spec["architecture"],
+                modality=spec["modality"],
+                url=spec["url"],
+                sha256_prefix=spec["sha256_prefix"].lower(),
+                **common,
+            )
     return found
 
 

@@ -1,8 +1,9 @@
 """The local model store: importing checkpoints to safetensors, and loading models by id.
 
 Weights live in ``$NCCLI_HOME/models/ID.safetensors`` (default ``~/.cache/nccli``), with
-the architecture and its sizes in the file's metadata. Only explicit imports read a pickle,
-and only through ``torch.load(weights_only=True)``.
+the architecture and its sizes in the file's metadata. Checkpoints are CompressAI's (image
+architectures) or EnCodec's (``encodec-24khz``, ``encodec-48khz``). Only explicit imports
+read a pickle, and only through ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from nccli.errors import InvalidInputError, UsageError
+from nccli.models.audio import SPECS, Encodec
 from nccli.models.image import ARCHITECTURES
-from nccli.zoo.compressai import load_into
+from nccli.zoo import compressai, encodec
 from nccli.zoo.download import fetch
 from nccli.zoo.paths import home, sha256_of, weights_path
 from nccli.zoo.registry import ZooEntry, entries
@@ -29,11 +31,34 @@ from nccli.zoo.registry import ZooEntry, entries
 def import_checkpoint(
     source: Path, architecture: str, model_id: str, expected: ZooEntry | None = None
 ) -> Path:
-    """Convert a CompressAI-style checkpoint into the store; returns the safetensors path."""
-    if architecture not in ARCHITECTURES:
-        known = ", ".join(sorted(ARCHITECTURES))
+    """Convert a checkpoint into the store; returns the safetensors path."""
+    if architecture not in ARCHITECTURES and architecture not in SPECS:
+        known = ", ".join(sorted([*ARCHITECTURES, *SPECS]))
         raise UsageError(f"unknown architecture {architecture!r}; known: {known}")
     state = _read_checkpoint(source)
+    if architecture in SPECS:
+        model, metadata = _encodec_model(state, architecture, source)
+    else:
+        model, metadata = _image_model(state, architecture, source, expected)
+    metadata = {"architecture": architecture, **metadata, "source_sha256": sha256_of(source)}
+    target = weights_path(model_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    os.close(fd)
+    try:
+        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, temp, metadata=metadata)
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    load_model.cache_clear()
+    return target
+
+
+def _image_model(
+    state: dict[str, torch.Tensor], architecture: str, source: Path, expected: ZooEntry | None
+) -> tuple[nn.Module, dict[str, str]]:
     try:
         first = state.get("g_a.0.weight", state.get("g_a.0.conv1.weight"))
         channels, latent = first.shape[0], state["g_a.6.weight"].shape[0]
@@ -48,28 +73,21 @@ def import_checkpoint(
         )
     model = ARCHITECTURES[architecture](channels, latent)
     try:
-        load_into(model, state)
+        compressai.load_into(model, state)
     except ValueError as exc:
         raise InvalidInputError(f"{source}: not a {architecture} checkpoint: {exc}") from None
-    target = weights_path(model_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    os.close(fd)
+    return model, {"N": str(channels), "M": str(latent)}
+
+
+def _encodec_model(
+    state: dict[str, torch.Tensor], architecture: str, source: Path
+) -> tuple[nn.Module, dict[str, str]]:
+    model = Encodec(SPECS[architecture])
     try:
-        tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-        metadata = {
-            "architecture": architecture,
-            "N": str(channels),
-            "M": str(latent),
-            "source_sha256": sha256_of(source),
-        }
-        save_file(tensors, temp, metadata=metadata)
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    load_model.cache_clear()
-    return target
+        encodec.load_into(model, state)
+    except (ValueError, KeyError) as exc:
+        raise InvalidInputError(f"{source}: not a {architecture} checkpoint: {exc}") from None
+    return model, {}
 
 
 def pull(model_id: str, progress=lambda done, total: None) -> Path:
@@ -102,7 +120,11 @@ def load_model(model_id: str) -> tuple[nn.Module, str]:
     try:
         tensors = load_file(path)
         metadata = _metadata(path)
-        model = ARCHITECTURES[metadata["architecture"]](int(metadata["N"]), int(metadata["M"]))
+        architecture = metadata["architecture"]
+        if architecture in SPECS:
+            model = Encodec(SPECS[architecture])
+        else:
+            model = ARCHITECTURES[architecture](int(metadata["N"]), int(metadata["M"]))
         model.load_state_dict(tensors)
     except (SafetensorError, KeyError, ValueError, RuntimeError) as exc:
         raise InvalidInputError(f"{path}: not valid nccli weights: {exc}") from None

@@ -13,11 +13,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from nccli import varint
 from nccli.container.errors import CorruptError
 
 #: Most packets in one payload (a payload holds about a second).
 MAX_PACKETS = 1 << 16
-_MAX_VARINT_BYTES = 10
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,15 @@ def pack(packets: list[Packet]) -> bytes:
             raise ValueError("only the last packet may differ in duration")
         if after.pts != before.pts + before.duration:
             raise ValueError("packets must follow each other without gaps")
-    head = [_zigzag(first.pts), first.duration, len(packets), last.duration]
+    head = [varint.zigzag(first.pts), first.duration, len(packets), last.duration]
     sizes = [len(p.data) for p in packets]
-    return b"".join(_varint(v) for v in head + sizes) + b"".join(p.data for p in packets)
+    return b"".join(varint.encode(v) for v in head + sizes) + b"".join(p.data for p in packets)
 
 
 def unpack(payload: bytes) -> list[Packet]:
     """Packets of one payload; CorruptError when the layout does not add up."""
     reader = _Reader(payload)
-    pts = _unzigzag(reader.varint())
+    pts = varint.unzigzag(reader.varint())
     duration, count, last_duration = reader.varint(), reader.varint(), reader.varint()
     if not 1 <= count <= MAX_PACKETS:
         raise CorruptError(f"audio payload claims {count} packets")
@@ -66,30 +66,8 @@ class _Reader:
         self.data, self.offset = data, 0
 
     def varint(self) -> int:
-        value = 0
-        for shift in range(0, 7 * _MAX_VARINT_BYTES, 7):
-            if self.offset >= len(self.data):
-                raise CorruptError("audio payload ends inside its packet table")
-            byte = self.data[self.offset]
-            self.offset += 1
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-        raise CorruptError("audio payload holds an over-long number")
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _zigzag(value: int) -> int:
-    return value * 2 if value >= 0 else -value * 2 - 1
-
-
-def _unzigzag(value: int) -> int:
-    return value // 2 if value % 2 == 0 else -(value + 1) // 2
+        try:
+            value, self.offset = varint.read(self.data, self.offset)
+        except ValueError as exc:
+            raise CorruptError(f"audio payload {exc} in its packet table") from None
+        return value
