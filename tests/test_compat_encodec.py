@@ -7,6 +7,7 @@ within 1e-4, for whole-signal coding and for nccli's streams fed in uneven chunk
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -56,3 +57,68 @@ def test_same_codes_and_audio_as_encodec(rows, index):
     assert row["audio_max_diff"] <= TOLERANCE, row
     assert row["stream_audio_max_diff"] <= TOLERANCE, row
     assert len(set(row["lengths"])) == 1, row
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A 24 kHz checkpoint as the `encodec` package saves it (weight-normalised convs)."""
+    path = tmp_path_factory.mktemp("encodec") / "encodec_24khz.th"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COMPAT), str(STUBS), str(ROOT)])}
+    script = (
+        "import sys, torch\n"
+        "sys.path.insert(0, sys.argv[2])\n"
+        "from compare_encodec import random_models\n"
+        "torch.save(random_models('encodec-24khz', 3)[0].state_dict(), sys.argv[1])\n"
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "ignore",
+            "-c",
+            script,
+            str(path),
+            str(Path(__file__).parent / "compat"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_pull_imports_an_encodec_checkpoint(cli, checkpoint, isolated_home, monkeypatch):
+    from test_zoo import Server
+
+    from nccli.zoo import registry, store
+
+    data = checkpoint.read_bytes()
+    server = Server()
+    server.routes["/encodec_24khz.th"] = (200, data, None)
+    configs = isolated_home / "configs"
+    configs.mkdir()
+    (configs / "encodec.toml").write_text(
+        'source = "test"\ncard = "t"\n[models.encodec-24khz]\n'
+        'architecture = "encodec-24khz"\nmodality = "audio"\n'
+        f'url = "{server.url}/encodec_24khz.th"\n'
+        f'sha256_prefix = "{hashlib.sha256(data).hexdigest()[:8]}"\n'
+    )
+    monkeypatch.setenv("NCCLI_CONFIGS", str(configs))
+    registry.entries.cache_clear()
+    try:
+        result = cli("models", "pull", "encodec-24khz")
+        assert result.returncode == 0, result.stderr
+        info = json.loads(cli("models", "info", "encodec-24khz").stdout)
+        assert info["modality"] == "audio" and info["parameters"] > 10_000_000
+    finally:
+        server.close()
+        registry.entries.cache_clear()
+        store.load_model.cache_clear()
+
+
+def test_import_refuses_the_wrong_configuration(cli, checkpoint):
+    result = cli("models", "import", str(checkpoint), "--arch", "encodec-48khz", "--id", "x")
+    assert result.returncode == 3
+    assert b"not a encodec-48khz checkpoint" in result.stderr
