@@ -16,7 +16,7 @@ COMPAT_PACKAGES := compressai==1.2.8 encodec==0.1.1 einops tqdm requests urllib3
 SAMPLE := tests/fixtures/photos/cups.png
 DEMO := demo-out
 
-.PHONY: install demo test lint bench bench-image clean
+.PHONY: install demo test lint bench bench-image bench-audio clean
 
 install: $(STAMP)
 
@@ -49,6 +49,9 @@ bench: install
 
 bench-image: install
 	PYTHONPATH=$(COMPAT):tests/compat/stubs $(BIN)/python scripts/bench_image.py $(SAMPLE)
+
+bench-audio: install
+	PYTHONPATH=$(COMPAT):tests/compat/stubs $(BIN)/python scripts/bench_audio.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache .coverage .hypothesis

@@ -54,6 +54,25 @@ def cli():
     return run_cli
 
 
+#: The upstream packages `make install` puts beside the venv, and the stand-ins they import.
+COMPAT = Path(__file__).parents[1] / ".venv" / "compat"
+COMPAT_STUBS = Path(__file__).parent / "compat" / "stubs"
+
+
+def run_compat(*args: str | Path) -> str:
+    """Run `python ARGS` with the upstream packages importable; its stdout (asserts success)."""
+    path = [str(COMPAT), str(COMPAT_STUBS), str(Path(__file__).parents[1])]
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(path)},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed: int = 0):
     """A smooth image with some texture, so that lossy codecs behave as on photographs."""
     rng = np.random.default_rng(seed)

@@ -11,18 +11,13 @@ CompressAI's within 0.01 dB PSNR.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import COMPAT, run_compat
 from skimage import data
 
-ROOT = Path(__file__).parents[1]
-COMPAT = ROOT / ".venv" / "compat"
-STUBS = Path(__file__).parent / "compat" / "stubs"
 TOLERANCE = 1e-5
 
 pytestmark = pytest.mark.skipif(
@@ -34,20 +29,8 @@ pytestmark = pytest.mark.skipif(
 def report(tmp_path_factory) -> dict[str, dict[str, float]]:
     image = tmp_path_factory.mktemp("compat") / "image.npy"
     np.save(image, data.astronaut()[128:384, 128:384], allow_pickle=False)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COMPAT), str(STUBS), str(ROOT)])}
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).parent / "compat" / "compare_compressai.py"),
-            str(image),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_compat(Path(__file__).parent / "compat" / "compare_compressai.py", image)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 CASES = [

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import COMPAT, run_compat
 
-ROOT = Path(__file__).parents[1]
-COMPAT = ROOT / ".venv" / "compat"
-STUBS = Path(__file__).parent / "compat" / "stubs"
 TOLERANCE = 1e-4
 
 pytestmark = pytest.mark.skipif(
@@ -28,16 +23,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COMPAT), str(STUBS), str(ROOT)])}
-    result = subprocess.run(
-        [sys.executable, str(Path(__file__).parent / "compat" / "compare_encodec.py")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_compat(Path(__file__).parent / "compat" / "compare_encodec.py")
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def test_every_configuration_and_bandwidth_is_compared(rows):
@@ -63,29 +50,13 @@ def test_same_codes_and_audio_as_encodec(rows, index):
 def checkpoint(tmp_path_factory) -> Path:
     """A 24 kHz checkpoint as the `encodec` package saves it (weight-normalised convs)."""
     path = tmp_path_factory.mktemp("encodec") / "encodec_24khz.th"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COMPAT), str(STUBS), str(ROOT)])}
     script = (
         "import sys, torch\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from compare_encodec import random_models\n"
         "torch.save(random_models('encodec-24khz', 3)[0].state_dict(), sys.argv[1])\n"
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-W",
-            "ignore",
-            "-c",
-            script,
-            str(path),
-            str(Path(__file__).parent / "compat"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    run_compat("-c", script, path, Path(__file__).parent / "compat")
     return path
 
 

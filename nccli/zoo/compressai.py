@@ -11,6 +11,8 @@ import re
 
 import torch
 
+from nccli.zoo.fit import check_fits
+
 #: Buffers CompressAI keeps that nccli recomputes or does not need.
 _DROPPED = (
     "likelihood_lower_bound.bound",
@@ -67,19 +69,7 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
     """
     mapped = map_state_dict(state)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in mapped and not k.endswith(_TABLES)]
-    unexpected = [k for k in mapped if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    wrong = [
-        f"{k} is {tuple(v.shape)}, the model has {tuple(expected[k].shape)}"
-        for k, v in mapped.items()
-        if not k.endswith(_TABLES) and v.shape != expected[k].shape
-    ]
-    if wrong:
-        raise ValueError(f"checkpoint does not fit the model: {'; '.join(wrong[:3])}")
+    check_fits(mapped, expected, optional=_TABLES)
     model.load_state_dict(mapped, strict=False)
     if not all(prefix_key in mapped for prefix_key in expected if prefix_key.endswith(_TABLES)):
         model.update_tables()

@@ -13,6 +13,7 @@ import re
 import torch
 
 from nccli.models.audio import Encodec
+from nccli.zoo.fit import check_fits
 
 _CODEBOOK = re.compile(r"quantizer\.vq\.layers\.(\d+)\._codebook\.embed$")
 _TRAINING_ONLY = ("._codebook.inited", "._codebook.cluster_size", "._codebook.embed_avg")
@@ -55,18 +56,5 @@ def _rename(key: str) -> str:
 def load_into(model: Encodec, state: dict[str, torch.Tensor]) -> None:
     """Load an EnCodec state_dict; ValueError naming what does not fit."""
     mapped = map_state_dict(state)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in mapped]
-    unexpected = [k for k in mapped if k not in expected]
-    if missing or unexpected:
-        raise ValueError(
-            f"checkpoint does not fit the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
-        )
-    wrong = [
-        f"{k} is {tuple(v.shape)}, the model has {tuple(expected[k].shape)}"
-        for k, v in mapped.items()
-        if v.shape != expected[k].shape
-    ]
-    if wrong:
-        raise ValueError(f"checkpoint does not fit the model: {'; '.join(wrong[:3])}")
+    check_fits(mapped, model.state_dict())
     model.load_state_dict({k: v.float() for k, v in mapped.items()})

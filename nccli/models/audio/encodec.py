@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from nccli.models.audio.rvq import ResidualVQ
-from nccli.models.audio.seanet import seanet_decoder, seanet_encoder
+from nccli.models.audio.seanet import SeanetShape, seanet_decoder, seanet_encoder
 
 #: Added to each segment's RMS before dividing by it.
 SCALE_EPSILON = 1e-8
@@ -87,9 +87,11 @@ class Encodec(nn.Module):
     def __init__(self, spec: EncodecSpec) -> None:
         super().__init__()
         self.spec = spec
-        layout = (spec.channels, spec.dimension, spec.filters, spec.ratios, spec.causal)
-        self.encoder = seanet_encoder(*layout, group_norm=not spec.causal)
-        self.decoder = seanet_decoder(*layout, group_norm=not spec.causal)
+        shape = SeanetShape(
+            spec.channels, spec.dimension, spec.filters, spec.ratios, spec.causal, not spec.causal
+        )
+        self.encoder = seanet_encoder(shape)
+        self.decoder = seanet_decoder(shape)
         self.quantizer = ResidualVQ(spec.codebooks, spec.bins, spec.dimension)
 
     def encode_segment(self, x: torch.Tensor, codebooks: int) -> Frame:

@@ -9,10 +9,25 @@ Causal models also run as streams, chunk by chunk, through nccli.models.audio.st
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+@dataclass(frozen=True)
+class SeanetShape:
+    """What sizes a SEANet: audio channels, embedding dimension, base width, the decoder's
+    upsampling ratios (the encoder downsamples by them in reverse), and its padding and
+    normalisation (causal convolutions, or group norms after each convolution)."""
+
+    channels: int
+    dimension: int
+    filters: int
+    ratios: tuple[int, ...]
+    causal: bool
+    group_norm: bool
 
 
 def reflect_pad(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
@@ -122,48 +137,33 @@ class ResidualBlock(nn.Module):
         return self.shortcut(x) + self.block(x)
 
 
-def seanet_encoder(
-    channels: int,
-    dimension: int,
-    filters: int,
-    ratios: tuple[int, ...],
-    causal: bool,
-    group_norm: bool,
-) -> nn.Sequential:
-    """Audio (B, channels, T) to embeddings (B, dimension, ceil(T / prod(ratios)));
-    ``ratios`` are the decoder's upsampling ratios, applied here in reverse."""
-    options = {"causal": causal, "group_norm": group_norm}
-    width = filters
-    layers: list[nn.Module] = [PaddedConv1d(channels, width, 7, **options)]
-    for ratio in reversed(ratios):
+def seanet_encoder(shape: SeanetShape) -> nn.Sequential:
+    """Audio (B, channels, T) to embeddings (B, dimension, ceil(T / prod(ratios)))."""
+    options = {"causal": shape.causal, "group_norm": shape.group_norm}
+    width = shape.filters
+    layers: list[nn.Module] = [PaddedConv1d(shape.channels, width, 7, **options)]
+    for ratio in reversed(shape.ratios):
         layers += [
-            ResidualBlock(width, 1, causal, group_norm),
+            ResidualBlock(width, 1, **options),
             nn.ELU(),
             PaddedConv1d(width, width * 2, ratio * 2, stride=ratio, **options),
         ]
         width *= 2
-    layers += [LSTMSkip(width), nn.ELU(), PaddedConv1d(width, dimension, 7, **options)]
+    layers += [LSTMSkip(width), nn.ELU(), PaddedConv1d(width, shape.dimension, 7, **options)]
     return nn.Sequential(*layers)
 
 
-def seanet_decoder(
-    channels: int,
-    dimension: int,
-    filters: int,
-    ratios: tuple[int, ...],
-    causal: bool,
-    group_norm: bool,
-) -> nn.Sequential:
+def seanet_decoder(shape: SeanetShape) -> nn.Sequential:
     """Embeddings (B, dimension, T) to audio (B, channels, T * prod(ratios))."""
-    options = {"causal": causal, "group_norm": group_norm}
-    width = filters * 2 ** len(ratios)
-    layers: list[nn.Module] = [PaddedConv1d(dimension, width, 7, **options), LSTMSkip(width)]
-    for ratio in ratios:
+    options = {"causal": shape.causal, "group_norm": shape.group_norm}
+    width = shape.filters * 2 ** len(shape.ratios)
+    layers: list[nn.Module] = [PaddedConv1d(shape.dimension, width, 7, **options), LSTMSkip(width)]
+    for ratio in shape.ratios:
         layers += [
             nn.ELU(),
             PaddedConvTranspose1d(width, width // 2, ratio * 2, ratio, **options),
-            ResidualBlock(width // 2, 1, causal, group_norm),
+            ResidualBlock(width // 2, 1, **options),
         ]
         width //= 2
-    layers += [nn.ELU(), PaddedConv1d(width, channels, 7, **options)]
+    layers += [nn.ELU(), PaddedConv1d(width, shape.channels, 7, **options)]
     return nn.Sequential(*layers)
