@@ -72,4 +72,4 @@ class CodeDecoder:
     def flush(self) -> torch.Tensor | None:
         if self.layers is not None:
             return self.layers.flush()
-        return self.fade.flush() if self.fade.sum is not None else None
+        return self.fade.flush()

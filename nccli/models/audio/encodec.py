@@ -124,7 +124,8 @@ class Encodec(nn.Module):
             return self.decode_segment(*frames[0])
         fade = CrossFade(stride)
         parts = [fade.push(self.decode_segment(*frame)) for frame in frames]
-        return torch.cat([*parts, fade.flush()], dim=-1)
+        last = fade.flush()
+        return torch.cat(parts if last is None else [*parts, last], dim=-1)
 
 
 class CrossFade:
@@ -159,8 +160,8 @@ class CrossFade:
         self.last = length
         return ready
 
-    def flush(self) -> torch.Tensor:
-        """The samples up to the end of the last segment."""
+    def flush(self) -> torch.Tensor | None:
+        """The samples up to the end of the last segment (None if none came)."""
         if self.sum is None or self.weights is None:
-            return torch.zeros(0)
+            return None
         return self.sum[..., : self.last] / self.weights[: self.last]
