@@ -21,6 +21,12 @@ def weights_path(model_id: str) -> Path:
     return home() / "models" / f"{model_id}.safetensors"
 
 
+def weights_identity(model_id: str) -> str:
+    """The sha256 of a model's weights in the store, or "missing"."""
+    path = weights_path(model_id)
+    return sha256_of(path) if path.exists() else "missing"
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

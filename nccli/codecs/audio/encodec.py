@@ -11,7 +11,7 @@ coded with adaptive per-codebook tables (nccli.entropy.adaptive):
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from nccli.codecs.audio.stream import AudioCodec, StreamDecoder, StreamEncoder
 from nccli.codecs.base import Param
 from nccli.container.errors import CorruptError
 from nccli.container.header import CoderRef, Header, ModelRef
-from nccli.errors import InvalidInputError, UsageError
+from nccli.errors import InvalidInputError
 from nccli.media.audio import AudioInfo
 from nccli.media.resample import Converter
 
@@ -40,21 +40,12 @@ class EncodecCodec(AudioCodec):
     """One published EnCodec configuration; the codec's name is its zoo id."""
 
     version = 1
-    max_channels: ClassVar[int] = 2
     rate_param = "bitrate"
 
-    def check(self, media: AudioInfo) -> None:
-        if media.channels > self.max_channels:
-            raise UsageError(
-                f"{self.name} holds at most {self.max_channels} channels, this audio has "
-                f"{media.channels}"
-            )
-
     def identity(self, params: dict[str, Any]) -> str:
-        from nccli.zoo.paths import sha256_of, weights_path
+        from nccli.zoo.paths import weights_identity
 
-        path = weights_path(self.name)
-        return sha256_of(path) if path.exists() else "missing"
+        return weights_identity(self.name)
 
     def encoder(self, info: AudioInfo, params: dict[str, Any]) -> StreamEncoder:
         return CodesEncoder(self.name, info, params["bitrate"])

@@ -41,7 +41,6 @@ class PyAVAudioCodec(AudioCodec):
     #: Sample rates the encoder takes (None: any up to max_rate).
     rates: ClassVar[tuple[int, ...] | None] = None
     max_rate: ClassVar[int] = 655_350
-    max_channels: ClassVar[int] = 2
     #: The decoder drops the priming samples by itself.
     decoder_skips_priming: ClassVar[bool] = False
 
@@ -52,13 +51,6 @@ class PyAVAudioCodec(AudioCodec):
             except av.FFmpegError:
                 return f"this FFmpeg build has no {name} {'encoder' if mode == 'w' else 'decoder'}"
         return None
-
-    def check(self, media: AudioInfo) -> None:
-        if media.channels > self.max_channels:
-            raise UsageError(
-                f"{self.name} holds at most {self.max_channels} channels, this audio has "
-                f"{media.channels}"
-            )
 
     def coded_rate(self, rate: int) -> int:
         """The rate the encoder runs at for input at ``rate``."""

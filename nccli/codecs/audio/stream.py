@@ -10,6 +10,7 @@ import numpy as np
 
 from nccli.codecs.base import Codec, Encoded
 from nccli.container.header import CoderRef, Header, ModelRef
+from nccli.errors import UsageError
 from nccli.media.audio import Audio, AudioInfo
 from nccli.media.resample import fit_length
 
@@ -50,9 +51,16 @@ class AudioCodec(Codec):
     modality: ClassVar[str] = "audio"
     #: Frames per block handed to the encoder.
     block: ClassVar[int] = 1 << 15
+    #: Most channels the codec holds.
+    max_channels: ClassVar[int] = 2
 
     def check(self, media: AudioInfo) -> None:
         """Raise UsageError when this codec cannot keep something the audio has."""
+        if media.channels > self.max_channels:
+            raise UsageError(
+                f"{self.name} holds at most {self.max_channels} channels, this audio has "
+                f"{media.channels}"
+            )
 
     @abstractmethod
     def encoder(self, info: AudioInfo, params: dict[str, Any]) -> StreamEncoder:

@@ -42,10 +42,9 @@ class NeuralImageCodec(LearnedImageCodec):
     sweep = (1, 2, 3, 4, 5, 6, 7, 8)
 
     def identity(self, params: dict[str, Any]) -> str:
-        from nccli.zoo.paths import sha256_of, weights_path
+        from nccli.zoo.paths import weights_identity
 
-        path = weights_path(model_id(params))
-        return sha256_of(path) if path.exists() else "missing"
+        return weights_identity(model_id(params))
 
     def tile_encoder(
         self, params: dict[str, Any], device: torch.device
