@@ -7,7 +7,9 @@ pixels on its short side in these packages: photographs of real scenes are kept 
 camera's EXIF tags); renders, illustrations, paintings, gradients, logos and textures are left
 out, and an image shipped at several sizes is taken once, at its largest.
 
-Preparation (all random draws from --seed): every photo is downsampled by a random factor in
+Preparation (all random draws from --seed): every photo is converted to sRGB through its
+ICC profile, if it has one, and written without a profile (it would only add bytes to every
+encoding); then it is downsampled by a random factor in
 [2, 4] with Pillow's Lanczos filter (antialiased), which washes out the JPEG artifacts of the
 originals. The split is by whole photograph: --validation photos (ColorfulCups always among
 them, as the demo and tests use it) are centre-cropped to 768x512 (512x768 when portrait,
@@ -20,12 +22,13 @@ and OUT/manifest.json (sources, factors and crop boxes).
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import random
 from pathlib import Path
 
 from debian import DEFAULT_CACHE, unpack
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Debian bookworm package versions the selection was made from.
@@ -93,6 +96,15 @@ def photo_name(package: str, path: str) -> str:
     return f"{package.split('-')[0]}-{stem}"
 
 
+def to_srgb(photo: Image.Image) -> Image.Image:
+    """The photo's pixels in sRGB, converted through its ICC profile where it has one."""
+    profile = photo.info.get("icc_profile")
+    if not profile:
+        return photo
+    source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+    return ImageCms.profileToProfile(photo, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+
+
 def downsample(photo: Image.Image, factor: float) -> Image.Image:
     size = (round(photo.width / factor), round(photo.height / factor))
     return photo.resize(size, Image.LANCZOS)
@@ -136,15 +148,15 @@ def build(out: Path, cache: Path, seed: int, validation: int) -> dict:
         (out / split).mkdir(parents=True, exist_ok=True)
     for (package, path), name in zip(order, names, strict=True):
         with Image.open(trees[package] / path) as source:
-            photo = ImageOps.exif_transpose(source).convert("RGB")
+            photo = to_srgb(ImageOps.exif_transpose(source).convert("RGB"))
         entry = {"package": package, "file": path}
         if name in held_out:
             image, info = validation_photo(photo, rng)
-            image.save(out / "validation" / f"{name}.png")
+            image.save(out / "validation" / f"{name}.png", icc_profile=None)
             manifest["validation"][name] = {**entry, **info}
         else:
             for index, (image, info) in enumerate(training_crops(photo, rng)):
-                image.save(out / "train" / f"{name}-{index}.png")
+                image.save(out / "train" / f"{name}-{index}.png", icc_profile=None)
                 manifest["train"][f"{name}-{index}"] = {**entry, **info}
         print(f"{name}: {'validation' if name in held_out else 'train'}", flush=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
