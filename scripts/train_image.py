@@ -8,9 +8,12 @@ three times in four, a fractional one otherwise) and its lambda, interpolated lo
 between LAMBDAS; the loss is lambda * 255^2 * MSE + bits per pixel. The hyper-synthesis runs
 on the exact path's integer grids (nccli.models.exact.simulate), so what is trained is what
 decodes identically everywhere. On CUDA the transforms run under bf16 autocast (entropy
-models and GDN in float32).
+models and GDN in float32). What is validated and exported is an exponential moving average
+of the weights (--average-decay), which smooths out the step-to-step noise of the optimiser:
+the raw weights of one session moved by up to 0.7 dB of validation PSNR within 1,400 steps.
 
-Resuming: with --state DIR the full training state (fp32 weights, optimizer moments, step)
+Resuming: with --state DIR the full training state (fp32 weights, their average, optimizer
+moments, step)
 is saved there as safetensors at the end of the run and picked up by the next; without one
 (or when DIR holds none), training starts from --init, by default the shipped weights, so
 each run improves the committed model. --export writes the fp16 weights that ship.
@@ -21,6 +24,7 @@ DIR/log.jsonl.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
@@ -113,9 +117,28 @@ def validate(model: GainedMeanScaleHyperprior, images: list[torch.Tensor]) -> li
     return rows
 
 
-def save_state(directory: Path, model, optimizer, aux_optimizer, step: int) -> None:
-    """Full training state as safetensors (no pickle): weights, Adam moments, step."""
+class WeightAverage:
+    """Exponential moving average of a model's parameters; buffers follow the model."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for average, current in zip(self.model.parameters(), model.parameters(), strict=True):
+            average.lerp_(current, 1 - self.decay)
+        for average, current in zip(self.model.buffers(), model.buffers(), strict=True):
+            average.copy_(current)
+
+
+def save_state(
+    directory: Path, model, average: WeightAverage, optimizer, aux_optimizer, step: int
+) -> None:
+    """Full training state as safetensors (no pickle): weights, their average, Adam moments,
+    step."""
     tensors = {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()}
+    tensors |= {f"average.{k}": v.detach().cpu() for k, v in average.model.state_dict().items()}
     for prefix, opt in (("opt", optimizer), ("aux", aux_optimizer)):
         for index, state in opt.state_dict()["state"].items():
             for key, value in state.items():
@@ -128,13 +151,19 @@ def save_state(directory: Path, model, optimizer, aux_optimizer, step: int) -> N
     )
 
 
-def load_state(directory: Path, model, optimizer, aux_optimizer) -> int | None:
-    """Restore save_state()'s state; the step reached, or None when there is none."""
+def load_state(
+    directory: Path, model, average: WeightAverage, optimizer, aux_optimizer
+) -> int | None:
+    """Restore save_state()'s state; the step reached, or None when there is none. A state
+    saved before weights were averaged starts the average at its weights."""
     path = directory / "state.safetensors"
     if not path.is_file():
         return None
     tensors = load_file(path)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(weights)
+    averaged = {k[8:]: v for k, v in tensors.items() if k.startswith("average.")}
+    average.model.load_state_dict(averaged or weights)
     for prefix, opt in (("opt", optimizer), ("aux", aux_optimizer)):
         saved = opt.state_dict()
         state: dict[int, dict] = {}
@@ -162,12 +191,18 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--patch", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument(
+        "--average-decay", type=float, default=0.999,
+        help="decay of the weight average that is validated and exported (0: the raw weights)",
+    )  # fmt: skip
     parser.add_argument("--N", type=int, default=128)
     parser.add_argument("--M", type=int, default=192)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's choice)")
     parser.add_argument("--validate-every", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if not 0 <= args.average_decay < 1:
+        parser.error("--average-decay must lie in [0, 1)")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -186,8 +221,11 @@ def main() -> None:
     main_params = [p for p in model.parameters() if p is not aux_params[0]]
     optimizer = torch.optim.Adam(main_params, lr=args.lr)
     aux_optimizer = torch.optim.Adam(aux_params, lr=1e-3)
+    average = WeightAverage(model, args.average_decay)
     done = int(info.get("steps", "0"))
-    resumed = load_state(args.state, model, optimizer, aux_optimizer) if args.state else None
+    resumed = (
+        load_state(args.state, model, average, optimizer, aux_optimizer) if args.state else None
+    )
     if resumed is not None:
         done = resumed
         print(f"resumed the training state in {args.state} at step {done}")
@@ -216,6 +254,7 @@ def main() -> None:
         aux_optimizer.zero_grad(set_to_none=True)
         model.entropy_bottleneck.quantile_loss().backward()
         aux_optimizer.step()
+        average.update(model)
         step += 1
         sums["loss"] += float(loss.detach())
         sums["bpp"] += float(bpp.detach().mean())
@@ -229,12 +268,12 @@ def main() -> None:
             )
             sums = dict.fromkeys(sums, 0.0)
         if step % args.validate_every == 0:
-            report(model, validation, done + step, log)
+            report(average.model, validation, done + step, log)
     done += step
     if args.state:
-        save_state(args.state, model, optimizer, aux_optimizer, done)
-    report(model, validation, done, log)
-    model = model.cpu().eval()
+        save_state(args.state, model, average, optimizer, aux_optimizer, done)
+    report(average.model, validation, done, log)
+    model = average.model.cpu().eval()
     model.update_tables()
     info = {"steps": str(done), "lambdas": json.dumps(LAMBDAS), "data": "scripts/data/photos.py"}
     embedded.export(model, args.export, info)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import synthetic
@@ -175,3 +178,17 @@ def test_corrupt_payload_with_valid_crc_is_an_input_error():
     two = container.dumps(parsed.header, [(container.DATA, b"a"), (container.DATA, b"b")])
     with pytest.raises(InvalidInputError, match="one chunk"):
         nccli.decode(two)
+
+
+def test_models_import_without_the_media_stack():
+    """Training machines carry only the model's needs: `import nccli` must not load PyAV."""
+    code = (
+        "import sys, nccli.models.image.variable_rate, nccli.zoo.embedded\n"
+        "assert not {'av', 'soundfile', 'typer'} & set(sys.modules), sorted(sys.modules)\n"
+        "import nccli\n"
+        "assert nccli.encode.__module__ == 'nccli.api'\n"
+        "try:\n    nccli.no_such_name\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "module 'nccli' has no attribute 'no_such_name'" in result.stdout

@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import run_cli, synthetic
 from PIL import Image
+from safetensors.torch import load_file
 
 from nccli import api
 from nccli.container import DATA, dumps, loads
@@ -93,13 +94,18 @@ def test_training_runs_resumes_and_exports(tmp_path):
         "--data", str(tmp_path / "data"), "--init", str(tmp_path / "none"),
         "--state", str(tmp_path / "state"), "--export", str(tmp_path / "w.safetensors"),
         "--device", "cpu", "--steps", "2", "--batch", "2", "--patch", "64",
-        "--N", "16", "--M", "24", "--threads", "1",
+        "--N", "16", "--M", "24", "--threads", "1", "--average-decay", "0.5", "--lr", "1e-2",
     ]  # fmt: skip
     for _ in range(2):
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
     assert "resumed the training state" in result.stdout
+    state = load_file(tmp_path / "state" / "state.safetensors")
     model, info = embedded.read(tmp_path / "w.safetensors")
+    exported = model.g_a[0].weight
+    averaged, raw = state["average.g_a.0.weight"], state["model.g_a.0.weight"]
+    assert not torch.equal(averaged, raw)
+    assert torch.allclose(exported, averaged, atol=1e-3) and not torch.allclose(exported, raw)
     assert info["steps"] == "4" and model.g_a[0].out_channels == 16
     log = [json.loads(line) for line in (tmp_path / "state" / "log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [2, 4] and len(log[0]["levels"]) == 8
