@@ -6,18 +6,20 @@ import math
 
 import numpy as np
 import pytest
+import soundfile
 import torch
-from conftest import synthetic
+from conftest import FIXTURES, synthetic
 from pytorch_msssim import ms_ssim as reference_ms_ssim
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio
 
 import nccli
 from nccli.metrics import audio as audio_metrics
-from nccli.metrics import ms_ssim, psnr, psnr_y
+from nccli.metrics import ms_ssim, psnr, psnr_y, speech
 from nccli.metrics.image import min_ms_ssim_side
 
 TOLERANCE = 1e-4
+SPEECH = FIXTURES / "audio" / "speech.flac"
 
 
 def photographs(photo: np.ndarray) -> list[np.ndarray]:
@@ -133,3 +135,44 @@ def test_mel_filters_follow_the_slaney_definition():
     # Slaney norm: each triangle has unit area in Hz, 2 / (upper - lower) high.
     area = filters.sum(axis=1) * (8000 / 256)
     assert np.allclose(area[5:], 1.0, rtol=0.05)
+
+
+def test_speech_metrics_on_a_recording():
+    reference = soundfile.read(SPEECH)[0]
+    noise = np.random.default_rng(0).standard_normal(len(reference))
+    scale = np.sqrt(np.mean(reference**2) / np.mean(noise**2))
+    scores = []
+    for snr_db in (30, 10, 0):
+        degraded = reference + noise * scale * 10 ** (-snr_db / 20)
+        scores.append(
+            (speech.pesq_wb(reference, degraded, 16000), speech.stoi(reference, degraded, 16000))
+        )
+    assert speech.pesq_wb(reference, reference, 16000) == pytest.approx(4.64, abs=0.01)
+    assert speech.stoi(reference, reference, 16000) == pytest.approx(1)
+    pesqs, stois = zip(*scores, strict=True)
+    assert 4.6 > pesqs[0] > pesqs[1] > pesqs[2] >= 1 and 1 > stois[0] > stois[1] > stois[2] > 0
+
+
+def test_speech_metrics_mix_to_mono_and_resample_to_16_khz():
+    rate = 48000
+    t = np.arange(rate) / rate
+    tone = np.sin(2 * np.pi * 1000 * t)
+    converted = speech.to_speech_rate(np.stack([tone, tone], 1), rate)
+    assert len(converted) == 16000
+    assert np.argmax(np.abs(np.fft.rfft(converted))) == 1000  # 1 Hz bins
+    assert not np.any(speech.to_speech_rate(np.stack([tone, -tone], 1), rate))
+    reference = soundfile.read(SPEECH)[0]
+    upsampled = np.repeat(reference, 3)[:, None]  # a 48 kHz version with the same speech
+    assert speech.pesq_wb(upsampled, upsampled, rate) == pytest.approx(4.64, abs=0.01)
+
+
+def test_speech_metrics_say_none_where_undefined(monkeypatch):
+    silence, blip = np.zeros(32000), np.random.default_rng(1).standard_normal(1600)
+    assert speech.pesq_wb(silence, silence, 16000) is None
+    assert speech.pesq_wb(blip, blip, 16000) is None and speech.stoi(blip, blip, 16000) is None
+    with pytest.raises(ValueError, match="differ in shape"):
+        speech.stoi(np.zeros(100), np.zeros(99), 16000)
+    reference = soundfile.read(SPEECH)[0]
+    monkeypatch.setattr(speech, "available", lambda: False)
+    assert speech.pesq_wb(reference, reference, 16000) is None
+    assert speech.stoi(reference, reference, 16000) is None

@@ -134,3 +134,16 @@ def report_error(exc: BaseException | str) -> None:
     if settings["debug"] and isinstance(exc, BaseException):
         traceback.print_exception(exc)
     stderr.print(f"nccli: error: {exc}", markup=False, soft_wrap=True)
+
+
+def parse_bitrate(text: str) -> float:
+    """kbit/s from '24k', '24' (kbit/s) or '24000' (bit/s, as a number of 1000 or more)."""
+    value = text.strip().lower().removesuffix("bps").removesuffix("bit/s")
+    kilo = value.endswith("k")
+    try:
+        number = float(value.removesuffix("k"))
+    except ValueError:
+        raise UsageError(f"--bitrate takes e.g. 24k, not {text!r}") from None
+    if not number > 0 or number != number:
+        raise UsageError(f"--bitrate must be positive, not {text!r}")
+    return number if kilo or number < 1000 else number / 1000

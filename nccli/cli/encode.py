@@ -8,7 +8,16 @@ import typer
 
 from nccli import api
 from nccli.audio import encode_audio
-from nccli.cli.common import Device, Force, Quiet, check_device, parse_pairs, run_batch, stderr
+from nccli.cli.common import (
+    Device,
+    Force,
+    Quiet,
+    check_device,
+    parse_bitrate,
+    parse_pairs,
+    run_batch,
+    stderr,
+)
 from nccli.cli.files import (
     IMAGE_SUFFIXES,
     Job,
@@ -108,16 +117,3 @@ def encode(
             )
 
     return run_batch(jobs, work, lambda job: display(job.source))
-
-
-def parse_bitrate(text: str) -> float:
-    """kbit/s from '24k', '24' (kbit/s) or '24000' (bit/s, as a number of 1000 or more)."""
-    value = text.strip().lower().removesuffix("bps").removesuffix("bit/s")
-    kilo = value.endswith("k")
-    try:
-        number = float(value.removesuffix("k"))
-    except ValueError:
-        raise UsageError(f"--bitrate takes e.g. 24k, not {text!r}") from None
-    if not number > 0 or number != number:
-        raise UsageError(f"--bitrate must be positive, not {text!r}")
-    return number if kilo or number < 1000 else number / 1000

@@ -1,4 +1,5 @@
-"""`nccli eval`: quality and rate of codecs on images, sweeps, BD-rate, baselines, gates."""
+"""`nccli eval`: quality and rate of codecs on images or audio, sweeps, BD-rate, baselines,
+gates."""
 
 from __future__ import annotations
 
@@ -11,31 +12,45 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nccli.cli.common import Device, Force, check_device, parse_pairs, progress, stderr
+from nccli.cli.common import (
+    Device,
+    Force,
+    check_device,
+    parse_bitrate,
+    parse_pairs,
+    progress,
+    stderr,
+)
 from nccli.cli.files import IMAGE_SUFFIXES, NCC_SUFFIXES, STDIO, expand_files, write_output
-from nccli.codecs.base import DEFAULT_CODECS
+from nccli.codecs.base import DEFAULT_CODECS, get_codec
 from nccli.errors import UsageError
 from nccli.evaluation import report
 from nccli.evaluation.baseline import Comparison, compare, load_baseline, parse_tolerance
 from nccli.evaluation.bd import BDEntry, bd_rates
 from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, check, parse_gate, summarize
+from nccli.evaluation.measures import Measures, check_metric, measures_of
 from nccli.evaluation.plot import plot_rd
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks, pair_tasks
 from nccli.evaluation.verify import verify
+from nccli.media.audio import AUDIO_SUFFIXES, is_audio_path
 
 GATE_FAILED = 4
 
 
 def evaluate(
-    inputs: Annotated[list[Path], typer.Argument(help="Reference images or directories of them.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Reference images or audio, or directories of them.")
+    ],
     codec: Annotated[
         list[str] | None, typer.Option("--codec", "-c", help="Codec to run (repeatable).")
     ] = None,
     decoded: Annotated[
         list[Path] | None,
-        typer.Option(help="Decoded files (.ncc or images) to compare, or a directory of them."),
+        typer.Option(
+            help="Decoded files (.ncc, images or audio) to compare, or a directory of them."
+        ),
     ] = None,
     quality: Annotated[str | None, typer.Option("--quality", "-Q")] = None,
     qualities: Annotated[
@@ -45,7 +60,14 @@ def evaluate(
         bool, typer.Option("--sweep", help="Run each codec across its rate range.")
     ] = False,
     bpp: Annotated[
-        str | None, typer.Option(help="Target bits per pixel (comma-separated for several).")
+        str | None,
+        typer.Option(help="Images: target bits per pixel (comma-separated for several)."),
+    ] = None,
+    bitrate: Annotated[
+        str | None,
+        typer.Option(
+            help="Audio: bitrates, 24k or 24 for kbit/s, 24000 for bit/s (comma-separated)."
+        ),
     ] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p")] = None,
     anchor: Annotated[
@@ -86,7 +108,9 @@ def evaluate(
     force: Force = False,
     device: Device = "auto",
 ) -> int:
-    """Measure PSNR, PSNR-Y, MS-SSIM and bpp (real file size) per file and per setting."""
+    """Measure quality and rate (real file size) per file and per setting: PSNR, PSNR-Y,
+    MS-SSIM and bpp for images; SI-SDR, mel and STFT distances, STOI, PESQ and kbit/s for
+    audio."""
     check_device(device)
     gates = [parse_gate(g, "under") for g in fail_under or []]
     gates += [parse_gate(g, "over") for g in fail_over or []]
@@ -101,8 +125,23 @@ def evaluate(
         raise UsageError("give either --codec (run codecs) or --decoded (compare files), not both")
     if decoded and (sweep or qualities or bpp or verify_files):
         raise UsageError("--sweep, --qualities, --bpp and --verify run codecs; drop --decoded")
-    references = expand_files(inputs, IMAGE_SUFFIXES, "input")
-    codecs = codec or [DEFAULT_CODECS["image"]]
+    modality = _codec_modality(codec or [])
+    suffixes = {"image": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES}
+    accept = suffixes[modality] if modality else IMAGE_SUFFIXES | AUDIO_SUFFIXES
+    references = expand_files(inputs, accept, modality or "image or audio")
+    modality = _input_modality(references, modality)
+    measures = measures_of(modality)
+    for metric in [g.metric for g in gates] + [t.metric for t in tolerances]:
+        check_metric(metric, measures, "--fail-under/--fail-over/--tolerance")
+    if modality == "image" and bitrate is not None:
+        raise UsageError("--bitrate is for audio; give --quality, --qualities or --bpp")
+    if modality == "audio" and (bpp is not None or quality is not None):
+        raise UsageError("--bpp and --quality are for images; give --bitrate for audio")
+    if bitrate is not None:
+        if qualities is not None:
+            raise UsageError("give --bitrate or --qualities, not both")
+        qualities = ",".join(str(parse_bitrate(v)) for v in _list(bitrate) or [])
+    codecs = codec or [DEFAULT_CODECS[modality]]
     if anchor is not None and anchor not in codecs:
         raise UsageError(f"--anchor {anchor} is not one of the codecs run ({', '.join(codecs)})")
 
@@ -112,7 +151,7 @@ def evaluate(
             keep_dir.mkdir()
         if decoded:
             tasks = pair_tasks(
-                references, expand_files(decoded, NCC_SUFFIXES | IMAGE_SUFFIXES, "--decoded")
+                references, expand_files(decoded, NCC_SUFFIXES | suffixes[modality], "--decoded")
             )
         else:
             params = parse_pairs(param or [], "--param")
@@ -154,7 +193,7 @@ def evaluate(
         for name, data in plot_rd(summaries).items():
             write_output(str(plot_dir / name), data, force)
     if not outputs:
-        _print_tables(rows, summaries, bd)
+        _print_tables(rows, summaries, bd, measures)
     return _finish(rows, failures, comparison)
 
 
@@ -198,6 +237,28 @@ def _print_comparison(comparison: Comparison) -> None:
         stderr.print(f"nccli: this run has a result the baseline lacks: {item}", markup=False)
 
 
+def _codec_modality(codecs: list[str]) -> str | None:
+    """The one modality of the named codecs (None when none is named)."""
+    modalities = {get_codec(name).modality for name in codecs}
+    if len(modalities) > 1:
+        raise UsageError(f"the codecs mix {' and '.join(sorted(modalities))}; run them apart")
+    return modalities.pop() if modalities else None
+
+
+def _input_modality(references: list[Path], wanted: str | None) -> str:
+    """The one modality of the references, which must be the codecs' when they name one."""
+    kinds = {path: "audio" if is_audio_path(path) else "image" for path in references}
+    if wanted is not None:
+        other = next((path for path, kind in kinds.items() if kind != wanted), None)
+        if other is not None:
+            raise UsageError(f"{other} is not {wanted}, which the codecs given are for")
+        return wanted
+    modalities = set(kinds.values())
+    if len(modalities) > 1:
+        raise UsageError("the inputs mix images and audio; evaluate them in separate runs")
+    return modalities.pop()
+
+
 def _list(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -217,33 +278,23 @@ def _positive(text: str) -> float:
     return value
 
 
-def _print_tables(rows: list[Row], summaries: list[Summary], bd: list[BDEntry]) -> None:
+def _print_tables(
+    rows: list[Row], summaries: list[Summary], bd: list[BDEntry], measures: Measures
+) -> None:
     console = Console(highlight=False, width=max(100, Console().width))
-    table = Table("input", "setting", "bpp", "PSNR", "PSNR-Y", "MS-SSIM")
+    metrics = (measures.rate, *measures.quality)
+    table = Table("input", "setting", *map(measures.label, metrics))
     for row in rows:
         if row.error:
-            table.add_row(row.input, row.setting, "error", "", "", "")
+            table.add_row(row.input, row.setting, "error", *[""] * (len(metrics) - 1))
         else:
-            table.add_row(
-                row.input,
-                row.setting,
-                _fmt(row.bpp, 4),
-                _fmt(row.psnr, 2),
-                _fmt(row.psnr_y, 2),
-                _fmt(row.ms_ssim, 5),
-            )
+            values = [_fmt(getattr(row, m), measures.digits(m)) for m in metrics]
+            table.add_row(row.input, row.setting, *values)
     if len(rows) > len(summaries):
         for summary in summaries:
-            m = summary.means
-            table.add_row(
-                f"mean of {summary.files - summary.failed_files}",
-                summary.setting,
-                _fmt(m["bpp"], 4),
-                _fmt(m["psnr"], 2),
-                _fmt(m["psnr_y"], 2),
-                _fmt(m["ms_ssim"], 5),
-                style="bold",
-            )
+            values = [_fmt(summary.means[m], measures.digits(m)) for m in metrics]
+            label = f"mean of {summary.files - summary.failed_files}"
+            table.add_row(label, summary.setting, *values, style="bold")
     console.print(table)
     if bd:
         bd_table = Table(

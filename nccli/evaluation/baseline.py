@@ -10,7 +10,8 @@ from typing import Any
 
 from nccli.errors import InvalidInputError, UsageError
 from nccli.evaluation.gates import split_metric
-from nccli.evaluation.runner import HIGHER_IS_BETTER, METRICS, Row
+from nccli.evaluation.measures import HIGHER_IS_BETTER, METRICS
+from nccli.evaluation.runner import Row
 
 SCHEMA = "nccli.eval/1"
 

@@ -1,13 +1,16 @@
-"""BD-rate of every codec against an anchor, on the curves of per-setting means."""
+"""BD-rate of every codec against an anchor, on the curves of per-setting means.
+
+The rate axis is the modality's (bpp or kbit/s); a distance, where smaller is better, is
+negated so that quality rises with rate on every curve, and the low/high interval is
+reported on that negated scale."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from nccli.evaluation.gates import Summary
+from nccli.evaluation.measures import Measures, measures_of
 from nccli.metrics.bdrate import bd_rate
-
-QUALITY_METRICS = ("psnr", "psnr_y", "ms_ssim")
 
 
 @dataclass(frozen=True)
@@ -25,30 +28,38 @@ class BDEntry:
 
 
 def bd_rates(summaries: list[Summary], anchor: str) -> list[BDEntry]:
-    """One entry per (codec other than the anchor, quality metric)."""
-    curves = _curves(summaries)
+    """One entry per (codec of the anchor's modality other than the anchor, quality
+    metric)."""
+    modality = next((s.modality for s in summaries if s.codec == anchor), None)
+    if modality is None:
+        return []
+    measures = measures_of(modality)
+    curves = _curves([s for s in summaries if s.modality == modality], measures.rate)
     if anchor not in curves:
         return []
     entries = []
     for codec, points in curves.items():
         if codec == anchor:
             continue
-        for metric in QUALITY_METRICS:
-            entries.append(_entry(codec, anchor, metric, curves[anchor], points))
+        for metric in measures.quality:
+            entries.append(_entry(codec, anchor, metric, measures, curves[anchor], points))
     return entries
 
 
-def _curves(summaries: list[Summary]) -> dict[str, list[dict[str, float | None]]]:
+def _curves(summaries: list[Summary], rate: str) -> dict[str, list[dict[str, float | None]]]:
     curves: dict[str, list[dict[str, float | None]]] = {}
     for summary in summaries:
-        if summary.codec is not None and summary.means.get("bpp") is not None:
+        if summary.codec is not None and summary.means.get(rate) is not None:
             curves.setdefault(summary.codec, []).append(summary.means)
     return curves
 
 
-def _entry(codec: str, anchor: str, metric: str, reference: list, test: list) -> BDEntry:
+def _entry(
+    codec: str, anchor: str, metric: str, measures: Measures, reference: list, test: list
+) -> BDEntry:
+    sign = 1 if measures.higher_is_better(metric) else -1
     points = [
-        [(p["bpp"], p[metric]) for p in curve if _finite(p.get(metric))]
+        [(p[measures.rate], sign * p[metric]) for p in curve if _finite(p.get(metric))]
         for curve in (reference, test)
     ]
     if min(len(p) for p in points) < 2:

@@ -6,9 +6,19 @@ import math
 from dataclasses import dataclass
 
 from nccli.errors import UsageError
-from nccli.evaluation.runner import METRICS, Row
+from nccli.evaluation.measures import METRICS, measures_of
+from nccli.evaluation.runner import Row
 
-ALIASES = {"psnr_rgb": "psnr", "msssim": "ms_ssim", "ms-ssim": "ms_ssim", "psnr-y": "psnr_y"}
+ALIASES = {
+    "psnr_rgb": "psnr",
+    "msssim": "ms_ssim",
+    "ms-ssim": "ms_ssim",
+    "psnr-y": "psnr_y",
+    "si-sdr": "si_sdr",
+    "sisdr": "si_sdr",
+    "mel": "mel_distance",
+    "stft": "stft_distance",
+}
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,7 @@ class Summary:
 
     setting: str
     codec: str | None
+    modality: str
     files: int
     failed_files: int
     means: dict[str, float | None]
@@ -63,9 +74,11 @@ def summarize(rows: list[Row]) -> list[Summary]:
     summaries = []
     for setting, members in groups.items():
         ok = [row for row in members if row.error is None]
-        means = {metric: _mean([getattr(row, metric) for row in ok]) for metric in METRICS}
-        codec = members[0].codec
-        summaries.append(Summary(setting, codec, len(members), len(members) - len(ok), means))
+        first = members[0]
+        metrics = measures_of(first.modality).metrics
+        means = {metric: _mean([getattr(row, metric) for row in ok]) for metric in metrics}
+        failed = len(members) - len(ok)
+        summaries.append(Summary(setting, first.codec, first.modality, len(members), failed, means))
     return summaries
 
 

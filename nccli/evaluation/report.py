@@ -6,26 +6,15 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
 from nccli.evaluation.baseline import SCHEMA, Comparison
 from nccli.evaluation.bd import BDEntry
 from nccli.evaluation.gates import Gate, Summary
+from nccli.evaluation.measures import Measures, measures_of
 from nccli.evaluation.runner import Row
-
-CSV_COLUMNS = (
-    "input",
-    "setting",
-    "codec",
-    "params",
-    "bytes",
-    "bpp",
-    "psnr",
-    "psnr_y",
-    "ms_ssim",
-    "error",
-)
 
 
 def to_json(
@@ -56,28 +45,36 @@ def passed(rows: list[Row], failures: list[str], baseline: Comparison | None) ->
 
 
 def to_csv(rows: list[Row]) -> str:
+    """One line per row: input, setting, codec, params, bytes, then the rate and quality
+    metrics of each modality among the rows, then the error."""
+    metrics = [name for m in _measures(r.modality for r in rows) for name in (m.rate, *m.quality)]
+    columns = ("input", "setting", "codec", "params", "bytes", *metrics, "error")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
     for row in rows:
         data = row.to_dict()
         data["params"] = " ".join(f"{k}={v}" for k, v in sorted(row.params.items()))
-        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+        writer.writerow(["" if data.get(c) is None else data[c] for c in columns])
     return buffer.getvalue()
 
 
 def to_markdown(summaries: list[Summary], bd: list[BDEntry]) -> str:
-    """Per-setting means, and the BD-rate table when an anchor was given."""
-    lines = [
-        "| setting | files | bpp | PSNR (dB) | PSNR-Y (dB) | MS-SSIM |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for s in summaries:
-        m = s.means
-        lines.append(
-            f"| {s.setting} | {s.files - s.failed_files} | {_fmt(m['bpp'], 4)} | "
-            f"{_fmt(m['psnr'], 2)} | {_fmt(m['psnr_y'], 2)} | {_fmt(m['ms_ssim'], 5)} |"
-        )
+    """Per-setting means (a table per modality), and the BD-rate table when an anchor was
+    given."""
+    lines: list[str] = []
+    for measures in _measures(s.modality for s in summaries):
+        metrics = (measures.rate, *measures.quality)
+        if lines:
+            lines.append("")
+        lines.append("| setting | files | " + " | ".join(map(measures.label, metrics)) + " |")
+        lines.append("|---|---:|" + "---:|" * len(metrics))
+        for s in summaries:
+            if s.modality == measures.modality:
+                cells = [_fmt(s.means[m], measures.digits(m)) for m in metrics]
+                lines.append(
+                    f"| {s.setting} | {s.files - s.failed_files} | " + " | ".join(cells) + " |"
+                )
     if bd:
         lines += ["", f"BD-rate against {bd[0].anchor} (negative: fewer bits at equal quality)", ""]
         lines += ["| codec | metric | BD-rate | overlap |", "|---|---|---:|---:|"]
@@ -86,6 +83,11 @@ def to_markdown(summaries: list[Summary], bd: list[BDEntry]) -> str:
             overlap = f"{entry.overlap:.0%}" if entry.overlap is not None else "-"
             lines.append(f"| {entry.codec} | {entry.metric} | {value} | {overlap} |")
     return "\n".join(lines) + "\n"
+
+
+def _measures(modalities: Iterable[str]) -> list[Measures]:
+    """The measures of the modalities present, in first-seen order."""
+    return [measures_of(m) for m in dict.fromkeys(modalities)]
 
 
 def _fmt(value: float | None, digits: int) -> str:

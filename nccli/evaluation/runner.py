@@ -1,4 +1,5 @@
-"""Measuring one input: a codec run (encode, decode, measure) or a reference/decoded pair."""
+"""Measuring one input: a codec run (encode, decode, measure) or a reference/decoded pair,
+of an image (PSNR, MS-SSIM, bpp) or of audio (SI-SDR, distances, speech metrics, kbps)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,8 @@ from nccli import api
 from nccli.codecs.base import get_codec
 from nccli.errors import NccliError, UsageError
 from nccli.evaluation.cache import ResultCache
-from nccli.media.image import Image, read_image
-from nccli.metrics import ms_ssim, psnr, psnr_y
-
-METRICS = ("psnr", "psnr_y", "ms_ssim", "bpp")
-#: Metrics where a larger value is better (bpp is the one where smaller is).
-HIGHER_IS_BETTER = frozenset({"psnr", "psnr_y", "ms_ssim"})
+from nccli.evaluation.measures import METRICS, measures_of
+from nccli.evaluation.scoring import read_media, reference_modality, score
 
 
 @dataclass(frozen=True)
@@ -41,6 +38,7 @@ class Row:
 
     input: str
     codec: str | None
+    modality: str = "image"
     #: What was asked for (codec parameters and any bpp target); rows are grouped by it.
     request: dict[str, Any] = field(default_factory=dict)
     #: The parameters the file was actually coded with (differ from request under --bpp).
@@ -50,6 +48,12 @@ class Row:
     psnr: float | None = None
     psnr_y: float | None = None
     ms_ssim: float | None = None
+    kbps: float | None = None
+    si_sdr: float | None = None
+    mel_distance: float | None = None
+    stft_distance: float | None = None
+    stoi: float | None = None
+    pesq: float | None = None
     error: str | None = None
     exit_code: int = 0
     cached: bool = False
@@ -63,41 +67,28 @@ class Row:
         return " ".join(filter(None, [self.codec or "decoded", values]))
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe: infinite PSNR (identical images) becomes null with identical=true."""
+        """JSON-safe: infinite PSNR (identical images) becomes null with identical=true;
+        only the metrics of the row's modality appear."""
         data = asdict(self)
+        kept = measures_of(self.modality).metrics
+        for name in METRICS:
+            if name not in kept:
+                del data[name]
         data["setting"] = self.setting
         data["identical"] = self.psnr == math.inf
         for name in ("psnr", "psnr_y"):
-            if data[name] is not None and math.isinf(data[name]):
+            if data.get(name) is not None and math.isinf(data[name]):
                 data[name] = None
         return data
-
-
-def measure(reference: Image, decoded: Image, size: int | None) -> dict[str, Any]:
-    """Metrics of one decoded image against its reference; bpp from a real file size."""
-    if (reference.width, reference.height) != (decoded.width, decoded.height):
-        raise UsageError(
-            f"sizes differ: reference {reference.width}x{reference.height}, "
-            f"decoded {decoded.width}x{decoded.height}"
-        )
-    a, b = reference.pixels, decoded.pixels
-    if a.shape[2] != b.shape[2] and {a.shape[2], b.shape[2]} - {3, 4}:
-        raise UsageError(f"channel counts differ: {a.shape[2]} vs {b.shape[2]}")
-    colours = min(a.shape[2], b.shape[2], 3)
-    a, b = a[:, :, :colours], b[:, :, :colours]
-    return {
-        "bytes": size,
-        "bpp": None if size is None else size * 8 / (reference.width * reference.height),
-        "psnr": psnr(a, b),
-        "psnr_y": psnr_y(a, b),
-        "ms_ssim": ms_ssim(a, b),
-    }
 
 
 def run(task: Task, cache: ResultCache | None = None) -> Row:
     """Carry out one task; failures are recorded in the row, never raised."""
     row = Row(task.input, task.codec)
     try:
+        row.modality = (
+            get_codec(task.codec).modality if task.codec else reference_modality(task.input)
+        )
         if task.decoded is not None:
             _compare(task, row)
         else:
@@ -146,27 +137,30 @@ def _run_codec(task: Task, row: Row, cache: ResultCache | None) -> None:
             _fill(row, hit)
             row.cached = True
             return
-    reference = read_image(source)
+    if reference_modality(task.input) != row.modality:
+        raise UsageError(f"codec {task.codec} is for {row.modality}; {task.input} is not")
+    reference = read_media(source, row.modality)
     data = api.encode(reference, task.codec, bpp=task.bpp, **params)
     decoded = api.decode_media(data)
     row.params = decoded.header.params
-    _fill(row, measure(reference, decoded.media, len(data)))
+    _fill(row, score(reference, decoded.media, len(data)))
     if task.keep is not None:
         Path(task.keep).write_bytes(data)
     if key is not None:
-        cache.put(key, {name: getattr(row, name) for name in (*METRICS, "bytes", "params")})
+        kept = (*measures_of(row.modality).metrics, "bytes", "params")
+        cache.put(key, {name: getattr(row, name) for name in kept})
 
 
 def _compare(task: Task, row: Row) -> None:
-    reference = read_image(Path(task.input).read_bytes())
+    reference = read_media(Path(task.input).read_bytes(), row.modality)
     data = Path(task.decoded).read_bytes()
     if task.decoded.lower().endswith(".ncc"):
         decoded = api.decode_media(data)
         row.codec, row.params = decoded.header.codec, decoded.header.params
         row.request = row.params
-        _fill(row, measure(reference, decoded.media, len(data)))
+        _fill(row, score(reference, decoded.media, len(data)))
     else:
-        _fill(row, measure(reference, read_image(data), None))
+        _fill(row, score(reference, read_media(data, row.modality), None))
 
 
 def _fill(row: Row, values: dict[str, Any]) -> None:

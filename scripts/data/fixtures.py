@@ -1,10 +1,11 @@
-"""Rebuild the test/demo photographs in tests/fixtures/photos from Debian's wallpaper package.
+"""Rebuild the test/demo media in tests/fixtures from Debian packages.
 
     python scripts/data/fixtures.py [--cache ~/.cache/nccli-data]
 
-Fetches plasma-workspace-wallpapers with `apt-get download`, unpacks it with `dpkg -x`, and
-downsamples each chosen photograph with a Lanczos filter (which also washes out its old JPEG
-artifacts) before cropping. Needs apt-get and dpkg (Debian/Ubuntu).
+Photographs: from plasma-workspace-wallpapers, each downsampled with a Lanczos filter (which
+also washes out its old JPEG artifacts) before cropping. Speech: a LibriVox recording that
+pocketsphinx-testdata ships (16 kHz mono), stored losslessly as FLAC. Packages are fetched
+with `apt-get download` and unpacked with `dpkg -x`: needs apt-get and dpkg (Debian/Ubuntu).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import soundfile
 from debian import DEFAULT_CACHE, unpack
 from PIL import Image
 
@@ -23,6 +25,14 @@ PHOTOS = {
         "usr/share/wallpapers/ColorfulCups/contents/images/2560x1600.jpg",
         (640, 400),
         (64, 8, 576, 392),
+    ),
+}
+
+SPEECH_PACKAGE, SPEECH_VERSION = "pocketsphinx-testdata", "0.8+5prealpha+1-15"
+#: name -> recording inside the package
+SPEECH = {
+    "speech.flac": (
+        "usr/share/pocketsphinx/test/data/librivox/sense_and_sensibility_01_austen_64kb-0880.wav"
     ),
 }
 
@@ -38,6 +48,13 @@ def main() -> None:
         target = ROOT / "tests" / "fixtures" / "photos" / name
         photo.save(target, optimize=True)
         print(f"{target.relative_to(ROOT)}: {photo.width}x{photo.height}")
+    tree = unpack(SPEECH_PACKAGE, SPEECH_VERSION, args.cache)
+    for name, source in SPEECH.items():
+        samples, rate = soundfile.read(tree / source, dtype="int16")
+        target = ROOT / "tests" / "fixtures" / "audio" / name
+        target.parent.mkdir(exist_ok=True)
+        soundfile.write(target, samples, rate, subtype="PCM_16")
+        print(f"{target.relative_to(ROOT)}: {len(samples) / rate:.2f} s at {rate} Hz")
 
 
 if __name__ == "__main__":

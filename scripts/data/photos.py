@@ -102,7 +102,8 @@ def to_srgb(photo: Image.Image) -> Image.Image:
     if not profile:
         return photo
     source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
-    return ImageCms.profileToProfile(photo, source, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    srgb = ImageCms.createProfile("sRGB")
+    return ImageCms.profileToProfile(photo, source, srgb, outputMode="RGB")
 
 
 def downsample(photo: Image.Image, factor: float) -> Image.Image:
