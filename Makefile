@@ -14,6 +14,7 @@ COMPAT := $(VENV)/compat
 COMPAT_PACKAGES := compressai==1.2.8 encodec==0.1.1 einops tqdm requests urllib3 idna certifi \
 	charset-normalizer pandas python-dateutil torch-geometric xxhash psutil
 SAMPLE := tests/fixtures/photos/cups.png
+SPEECH := tests/fixtures/audio/speech.flac
 DEMO := demo-out
 
 .PHONY: install demo test lint bench bench-image bench-audio clean
@@ -35,6 +36,9 @@ demo: install
 	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups.ncc
 	$(BIN)/nccli encode $(SAMPLE) -o $(DEMO)/cups-nc-photo.ncc --codec nc-photo --force
 	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups-nc-photo.ncc
+	$(BIN)/nccli encode $(SPEECH) -o $(DEMO)/speech.ncc --bitrate 16k --force
+	$(BIN)/nccli decode $(DEMO)/speech.ncc -o $(DEMO)/speech.wav --force
+	$(BIN)/nccli eval $(SPEECH) --decoded $(DEMO)/speech.ncc
 
 test: install lint
 	$(BIN)/pytest --cov=nccli --cov-report=term:skip-covered
