@@ -57,7 +57,7 @@ def test_opus_sweep_against_lossless_flac(cli, speech):
     assert flac["stoi"] == pytest.approx(1) and flac["pesq"] == pytest.approx(4.64, abs=0.01)
     assert 100 < flac["kbps"] < 256  # below 16-bit PCM's 256 kbit/s
     means = {s["setting"]: s["means"] for s in report["summary"]}
-    assert set(means["flac level=5"]) == AUDIO_METRICS
+    assert set(means["flac level=5"]) == AUDIO_METRICS | {"visqol"}  # null unless --visqol
 
 
 def test_bd_rate_on_the_kbps_axis_with_distances_negated(cli, speech):
@@ -171,3 +171,24 @@ def test_mixed_inputs_and_mismatched_decoded_audio(cli, speech, photo_path, tmp_
         soundfile.write(tmp_path / name, data, written_rate)
         result = cli("eval", speech, "--decoded", tmp_path / name)
         assert result.returncode == 2 and message in result.stderr.decode(), result.stderr
+
+
+def test_visqol_on_request(cli, speech, photo_path):
+    plain = report_of(cli("eval", speech, "-c", "opus", "--json", "-"))["results"][0]
+    assert plain["visqol"] is None
+    assert "ViSQOL" not in cli("eval", speech, "-c", "opus").stdout.decode()
+    args = ("eval", speech, "-c", "opus", "-c", "flac", "--bitrate", "8k,32k", "--visqol")
+    report = report_of(cli(*args, "--anchor", "opus", "--json", "-"))
+    low, high, flac = (r["visqol"] for r in report["results"])
+    assert 1 < low < high < flac and flac == pytest.approx(4.73, abs=0.02)
+    assert "visqol" in {e["metric"] for e in report["bd_rates"]}
+    again = report_of(cli(*args, "--json", "-"))["results"]
+    assert all(r["cached"] for r in again)
+    assert [r["visqol"] for r in again] == [low, high, flac]
+    columns = cli(*args, "--csv", "-").stdout.decode().splitlines()[0].split(",")
+    assert columns[-2:] == ["visqol", "error"]
+    assert cli(*args, "--fail-under", "visqol=1").returncode == 0
+    result = cli("eval", speech, "-c", "opus", "--fail-under", "visqol=1")
+    assert result.returncode == 2 and b"needs --visqol" in result.stderr
+    result = cli("eval", photo_path, "--visqol")
+    assert result.returncode == 2 and b"--visqol is for audio" in result.stderr

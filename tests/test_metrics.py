@@ -15,7 +15,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 import nccli
 from nccli.metrics import audio as audio_metrics
-from nccli.metrics import ms_ssim, psnr, psnr_y, speech
+from nccli.metrics import ms_ssim, psnr, psnr_y, speech, visqol
 from nccli.metrics.image import min_ms_ssim_side
 
 TOLERANCE = 1e-4
@@ -176,3 +176,19 @@ def test_speech_metrics_say_none_where_undefined(monkeypatch):
     monkeypatch.setattr(speech, "available", lambda: False)
     assert speech.pesq_wb(reference, reference, 16000) is None
     assert speech.stoi(reference, reference, 16000) is None
+
+
+def test_visqol_ranks_noise_and_says_none_where_undefined(monkeypatch):
+    reference = soundfile.read(SPEECH)[0]
+    noise = np.random.default_rng(2).standard_normal(len(reference))
+    scores = [
+        visqol.visqol(reference, reference + level * noise, 16000) for level in (0, 1e-3, 1e-2)
+    ]
+    assert scores[0] == pytest.approx(4.73, abs=0.02) and scores[0] > scores[1] > scores[2] > 1
+    assert visqol.visqol(np.zeros(48000), np.zeros(48000), 48000) is None
+    blip = np.random.default_rng(1).standard_normal(800)
+    assert visqol.visqol(blip, blip, 16000) is None
+    with pytest.raises(ValueError, match="differ in shape"):
+        visqol.visqol(reference, reference[1:], 16000)
+    monkeypatch.setattr(visqol, "available", lambda: False)
+    assert visqol.visqol(reference, reference, 16000) is None

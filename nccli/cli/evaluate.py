@@ -35,6 +35,7 @@ from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks, pair_tasks
 from nccli.evaluation.verify import verify
 from nccli.media.audio import AUDIO_SUFFIXES, is_audio_path
+from nccli.metrics import visqol
 
 GATE_FAILED = 4
 
@@ -69,6 +70,13 @@ def evaluate(
             help="Audio: bitrates, 24k or 24 for kbit/s, 24000 for bit/s (comma-separated)."
         ),
     ] = None,
+    with_visqol: Annotated[
+        bool,
+        typer.Option(
+            "--visqol",
+            help="Audio: also compute ViSQOL v3 (audio mode, 48 kHz); takes about real time.",
+        ),
+    ] = False,
     param: Annotated[list[str] | None, typer.Option("--param", "-p")] = None,
     anchor: Annotated[
         str | None, typer.Option(help="Codec that BD-rates are computed against.")
@@ -131,8 +139,11 @@ def evaluate(
     references = expand_files(inputs, accept, modality or "image or audio")
     modality = _input_modality(references, modality)
     measures = measures_of(modality)
+    optional = _optional_metrics(modality, with_visqol)
     for metric in [g.metric for g in gates] + [t.metric for t in tolerances]:
         check_metric(metric, measures, "--fail-under/--fail-over/--tolerance")
+        if metric in measures.optional and metric not in optional:
+            raise UsageError(f"a gate or tolerance on {metric} needs --{metric}")
     if modality == "image" and bitrate is not None:
         raise UsageError("--bitrate is for audio; give --quality, --qualities or --bpp")
     if modality == "audio" and (bpp is not None or quality is not None):
@@ -151,7 +162,9 @@ def evaluate(
             keep_dir.mkdir()
         if decoded:
             tasks = pair_tasks(
-                references, expand_files(decoded, NCC_SUFFIXES | suffixes[modality], "--decoded")
+                references,
+                expand_files(decoded, NCC_SUFFIXES | suffixes[modality], "--decoded"),
+                optional,
             )
         else:
             params = parse_pairs(param or [], "--param")
@@ -165,6 +178,7 @@ def evaluate(
                 qualities=_list(qualities),
                 bpp_targets=[_positive(v) for v in _list(bpp) or []],
                 keep_dir=keep_dir,
+                optional=optional,
             )
         cache = None if no_cache else ResultCache(default_root())
         with progress(len(tasks)) as advance:
@@ -237,6 +251,17 @@ def _print_comparison(comparison: Comparison) -> None:
         stderr.print(f"nccli: this run has a result the baseline lacks: {item}", markup=False)
 
 
+def _optional_metrics(modality: str, with_visqol: bool) -> tuple[str, ...]:
+    """The optional metrics asked for, refused where they do not apply or are missing."""
+    if not with_visqol:
+        return ()
+    if modality != "audio":
+        raise UsageError("--visqol is for audio")
+    if not visqol.available():
+        raise UsageError("--visqol needs visqol-python: pip install 'nccli[visqol]'")
+    return ("visqol",)
+
+
 def _codec_modality(codecs: list[str]) -> str | None:
     """The one modality of the named codecs (None when none is named)."""
     modalities = {get_codec(name).modality for name in codecs}
@@ -282,7 +307,7 @@ def _print_tables(
     rows: list[Row], summaries: list[Summary], bd: list[BDEntry], measures: Measures
 ) -> None:
     console = Console(highlight=False, width=max(100, Console().width))
-    metrics = (measures.rate, *measures.quality)
+    metrics = (measures.rate, *measures.shown(s.means for s in summaries))
     table = Table("input", "setting", *map(measures.label, metrics))
     for row in rows:
         if row.error:

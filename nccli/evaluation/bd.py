@@ -41,7 +41,7 @@ def bd_rates(summaries: list[Summary], anchor: str) -> list[BDEntry]:
     for codec, points in curves.items():
         if codec == anchor:
             continue
-        for metric in measures.quality:
+        for metric in measures.shown(s.means for s in summaries):
             entries.append(_entry(codec, anchor, metric, measures, curves[anchor], points))
     return entries
 

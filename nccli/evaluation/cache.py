@@ -33,9 +33,16 @@ class ResultCache:
         self.root = root
 
     def key(
-        self, digest: str, codec: str, version: int, request: dict[str, Any], identity: str = ""
+        self,
+        digest: str,
+        codec: str,
+        version: int,
+        request: dict[str, Any],
+        identity: str = "",
+        optional: tuple[str, ...] = (),
     ) -> str:
-        """Cache key; identity is the codec's own (e.g. its weights' digest)."""
+        """Cache key; identity is the codec's own (e.g. its weights' digest), optional the
+        optional metrics computed."""
         parts = {
             "file": digest,
             "codec": codec,
@@ -44,6 +51,8 @@ class ResultCache:
             "identity": identity,
             "metrics": METRICS_VERSION,
         }
+        if optional:
+            parts["optional"] = sorted(optional)
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:

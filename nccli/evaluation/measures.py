@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nccli.errors import UsageError
 
@@ -20,14 +22,23 @@ class Measures:
     lower_is_better: frozenset[str]
     #: metric -> (column label, decimal places)
     labels: dict[str, tuple[str, int]]
+    #: Quality metrics computed on request only (they are slow); shown where measured.
+    optional: tuple[str, ...] = ()
 
     @property
     def metrics(self) -> tuple[str, ...]:
         """Every metric of a row: quality metrics first, then the rate."""
-        return (*self.quality, self.rate)
+        return (*self.quality, *self.optional, self.rate)
+
+    def shown(self, records: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+        """The quality metrics to show for these rows or means: every standard one, and
+        the optional ones that some record has a value of."""
+        records = list(records)
+        measured = [m for m in self.optional if any(r.get(m) is not None for r in records)]
+        return (*self.quality, *measured)
 
     def higher_is_better(self, metric: str) -> bool:
-        return metric in self.quality and metric not in self.lower_is_better
+        return metric in (*self.quality, *self.optional) and metric not in self.lower_is_better
 
     def label(self, metric: str) -> str:
         return self.labels[metric][0]
@@ -60,14 +71,16 @@ AUDIO = Measures(
         "stft_distance": ("STFT dist.", 3),
         "stoi": ("STOI", 4),
         "pesq": ("PESQ-WB", 3),
+        "visqol": ("ViSQOL", 3),
     },
+    optional=("visqol",),
 )
 BY_MODALITY = {m.modality: m for m in (IMAGE, AUDIO)}
 #: Every metric a result row can carry, whatever its modality.
 METRICS = tuple(dict.fromkeys(name for m in BY_MODALITY.values() for name in m.metrics))
 #: Metrics where a larger value is better (rates and distances are the others).
 HIGHER_IS_BETTER = frozenset(
-    name for m in BY_MODALITY.values() for name in m.quality if m.higher_is_better(name)
+    name for m in BY_MODALITY.values() for name in m.metrics if m.higher_is_better(name)
 )
 
 

@@ -33,7 +33,7 @@ def plot_rd(summaries: list[Summary]) -> dict[str, bytes]:
     if not curves:
         raise UsageError("nothing to plot: no codec run measured a rate")
     written = {}
-    for metric in measures.quality:
+    for metric in measures.shown(s.means for points in curves.values() for s in points):
         figure, axes = plt.subplots(figsize=(6, 4.5))
         for codec, points in curves.items():
             pairs = sorted(

@@ -47,15 +47,17 @@ def passed(rows: list[Row], failures: list[str], baseline: Comparison | None) ->
 def to_csv(rows: list[Row]) -> str:
     """One line per row: input, setting, codec, params, bytes, then the rate and quality
     metrics of each modality among the rows, then the error."""
-    metrics = [name for m in _measures(r.modality for r in rows) for name in (m.rate, *m.quality)]
+    data = [row.to_dict() for row in rows]
+    metrics = [
+        name for m in _measures(r.modality for r in rows) for name in (m.rate, *m.shown(data))
+    ]
     columns = ("input", "setting", "codec", "params", "bytes", *metrics, "error")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    for row in rows:
-        data = row.to_dict()
-        data["params"] = " ".join(f"{k}={v}" for k, v in sorted(row.params.items()))
-        writer.writerow(["" if data.get(c) is None else data[c] for c in columns])
+    for row, values in zip(rows, data, strict=True):
+        values["params"] = " ".join(f"{k}={v}" for k, v in sorted(row.params.items()))
+        writer.writerow(["" if values.get(c) is None else values[c] for c in columns])
     return buffer.getvalue()
 
 
@@ -64,7 +66,8 @@ def to_markdown(summaries: list[Summary], bd: list[BDEntry]) -> str:
     given."""
     lines: list[str] = []
     for measures in _measures(s.modality for s in summaries):
-        metrics = (measures.rate, *measures.quality)
+        means = [s.means for s in summaries if s.modality == measures.modality]
+        metrics = (measures.rate, *measures.shown(means))
         if lines:
             lines.append("")
         lines.append("| setting | files | " + " | ".join(map(measures.label, metrics)) + " |")

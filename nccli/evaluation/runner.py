@@ -30,6 +30,8 @@ class Task:
     decoded: str | None = None
     #: Where to keep the produced .ncc file (for --verify); None keeps nothing.
     keep: str | None = None
+    #: Optional metrics to compute too (e.g. "visqol").
+    optional: tuple[str, ...] = ()
 
 
 @dataclass
@@ -54,6 +56,7 @@ class Row:
     stft_distance: float | None = None
     stoi: float | None = None
     pesq: float | None = None
+    visqol: float | None = None
     error: str | None = None
     exit_code: int = 0
     cached: bool = False
@@ -131,7 +134,7 @@ def _run_codec(task: Task, row: Row, cache: ResultCache | None) -> None:
         backend = get_codec(task.codec)
         digest = hashlib.sha256(source).hexdigest()
         identity = backend.identity(resolved)
-        key = cache.key(digest, backend.name, backend.version, row.request, identity)
+        key = cache.key(digest, backend.name, backend.version, row.request, identity, task.optional)
         hit = cache.get(key)
         if hit is not None:
             _fill(row, hit)
@@ -143,7 +146,7 @@ def _run_codec(task: Task, row: Row, cache: ResultCache | None) -> None:
     data = api.encode(reference, task.codec, bpp=task.bpp, **params)
     decoded = api.decode_media(data)
     row.params = decoded.header.params
-    _fill(row, score(reference, decoded.media, len(data)))
+    _fill(row, score(reference, decoded.media, len(data), task.optional))
     if task.keep is not None:
         Path(task.keep).write_bytes(data)
     if key is not None:
@@ -158,9 +161,9 @@ def _compare(task: Task, row: Row) -> None:
         decoded = api.decode_media(data)
         row.codec, row.params = decoded.header.codec, decoded.header.params
         row.request = row.params
-        _fill(row, score(reference, decoded.media, len(data)))
+        _fill(row, score(reference, decoded.media, len(data), task.optional))
     else:
-        _fill(row, score(reference, read_media(data, row.modality), None))
+        _fill(row, score(reference, read_media(data, row.modality), None, task.optional))
 
 
 def _fill(row: Row, values: dict[str, Any]) -> None:

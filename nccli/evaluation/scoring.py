@@ -11,6 +11,7 @@ from nccli.media.audio import Audio, is_audio_path, read_audio
 from nccli.media.image import Image, read_image
 from nccli.metrics import mel_distance, ms_ssim, psnr, psnr_y, si_sdr, stft_distance
 from nccli.metrics.speech import pesq_wb, stoi
+from nccli.metrics.visqol import visqol
 
 
 def reference_modality(path: str) -> str:
@@ -23,11 +24,17 @@ def read_media(data: bytes, modality: str) -> Image | Audio:
     return read_audio(io.BytesIO(data)) if modality == "audio" else read_image(data)
 
 
-def score(reference: Image | Audio, decoded: Image | Audio, size: int | None) -> dict[str, Any]:
-    """The metrics of a decoded image or signal against its reference; the rate (bpp or
-    kbit/s) from ``size``, the real file size in bytes (None: no rate)."""
+def score(
+    reference: Image | Audio,
+    decoded: Image | Audio,
+    size: int | None,
+    optional: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The metrics of a decoded image or signal against its reference, with the optional
+    ones asked for; the rate (bpp or kbit/s) from ``size``, the real file size in bytes
+    (None: no rate)."""
     if isinstance(reference, Audio) and isinstance(decoded, Audio):
-        return score_audio(reference, decoded, size)
+        return score_audio(reference, decoded, size, "visqol" in optional)
     if isinstance(reference, Image) and isinstance(decoded, Image):
         return score_image(reference, decoded, size)
     raise UsageError("cannot compare an image with audio")
@@ -54,10 +61,13 @@ def score_image(reference: Image, decoded: Image, size: int | None) -> dict[str,
     }
 
 
-def score_audio(reference: Audio, decoded: Audio, size: int | None) -> dict[str, Any]:
+def score_audio(
+    reference: Audio, decoded: Audio, size: int | None, with_visqol: bool = False
+) -> dict[str, Any]:
     """SI-SDR, mel and STFT distances at the reference's rate, STOI and wide-band PESQ at
-    16 kHz, and kbit/s over the reference's duration. A metric that the signals leave
-    undefined (SI-SDR of silence, PESQ of a blip) is None."""
+    16 kHz, ViSQOL (audio mode, 48 kHz) if asked for, and kbit/s over the reference's
+    duration. A metric that the signals leave undefined (SI-SDR of silence, PESQ of a blip)
+    is None."""
     ref, dec = reference.info, decoded.info
     for what, a, b in (
         ("sample rates", f"{ref.sample_rate} Hz", f"{dec.sample_rate} Hz"),
@@ -74,6 +84,8 @@ def score_audio(reference: Audio, decoded: Audio, size: int | None) -> dict[str,
         "stoi": stoi(x, y, rate),
         "pesq": pesq_wb(x, y, rate),
     }
+    if with_visqol:
+        values["visqol"] = visqol(x, y, rate)
     return {
         "bytes": size,
         "kbps": None if size is None else size * 8 / ref.seconds / 1000,

@@ -37,8 +37,10 @@ def codec_tasks(
     qualities: list[str] | None = None,
     bpp_targets: list[float] | None = None,
     keep_dir: Path | None = None,
+    optional: tuple[str, ...] = (),
 ) -> list[Task]:
-    """Every (codec, setting, input) combination, codec by codec, setting by setting."""
+    """Every (codec, setting, input) combination, codec by codec, setting by setting;
+    ``optional`` names optional metrics to compute too."""
     if bpp_targets and (sweep or qualities):
         raise UsageError("give --bpp, --sweep or --qualities, not several")
     tasks = []
@@ -51,16 +53,21 @@ def codec_tasks(
         for setting, bpp in settings:
             for path in inputs:
                 keep = None if keep_dir is None else str(keep_dir / f"{len(tasks):06d}.ncc")
-                tasks.append(Task(str(path), codec, tuple(sorted(setting.items())), bpp, keep=keep))
+                values = tuple(sorted(setting.items()))
+                tasks.append(Task(str(path), codec, values, bpp, keep=keep, optional=optional))
     return tasks
 
 
-def pair_tasks(references: list[Path], decoded: list[Path]) -> list[Task]:
+def pair_tasks(
+    references: list[Path], decoded: list[Path], optional: tuple[str, ...] = ()
+) -> list[Task]:
     """Pair decoded files with references: by file stem, else by position when counts match."""
     by_stem = {p.stem: p for p in decoded}
     if len(by_stem) == len(decoded) and all(r.stem in by_stem for r in references):
-        return [Task(str(r), decoded=str(by_stem[r.stem])) for r in references]
-    if len(decoded) == len(references):
-        return [Task(str(r), decoded=str(d)) for r, d in zip(references, decoded, strict=True)]
-    missing = [str(r) for r in references if r.stem not in by_stem]
-    raise UsageError(f"no decoded file matches {', '.join(missing)}")
+        pairs = [(r, by_stem[r.stem]) for r in references]
+    elif len(decoded) == len(references):
+        pairs = list(zip(references, decoded, strict=True))
+    else:
+        missing = [str(r) for r in references if r.stem not in by_stem]
+        raise UsageError(f"no decoded file matches {', '.join(missing)}")
+    return [Task(str(r), decoded=str(d), optional=optional) for r, d in pairs]

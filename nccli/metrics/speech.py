@@ -57,15 +57,21 @@ def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> fl
 
 def to_speech_rate(signal: np.ndarray, sample_rate: int) -> np.ndarray:
     """The mono mix of a frames x channels signal, resampled to 16 kHz."""
+    return mono_at_rate(signal, sample_rate, SPEECH_RATE)
+
+
+def mono_at_rate(signal: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """The mono mix of a frames x channels signal, resampled to ``target_rate`` by SciPy's
+    polyphase filter."""
     from scipy.signal import resample_poly
 
     mono = np.asarray(signal, np.float64)
     if mono.ndim == 2:
         mono = mono.mean(axis=1)
-    if sample_rate == SPEECH_RATE:
+    if sample_rate == target_rate:
         return mono
-    common = math.gcd(SPEECH_RATE, sample_rate)
-    return resample_poly(mono, SPEECH_RATE // common, sample_rate // common)
+    common = math.gcd(target_rate, sample_rate)
+    return resample_poly(mono, target_rate // common, sample_rate // common)
 
 
 def _speech_pair(
