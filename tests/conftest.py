@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +73,19 @@ def run_compat(*args: str | Path) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def report_of(result: subprocess.CompletedProcess[bytes]) -> dict:
+    """The JSON report of an `nccli eval --json -` run that measured every file."""
+    assert result.returncode in (0, 4), result.stderr
+    return json.loads(result.stdout)
+
+
+def folder_with(directory: Path, source: Path) -> Path:
+    """``directory`` created, holding a copy of ``source``."""
+    directory.mkdir()
+    shutil.copy(source, directory / source.name)
+    return directory
 
 
 def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed: int = 0):

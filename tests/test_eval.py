@@ -7,21 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import folder_with, report_of
 
 from nccli.codecs.base import get_codec
 
 
 @pytest.fixture
 def photos(tmp_path: Path, photo_path: Path) -> Path:
-    directory = tmp_path / "photos"
-    directory.mkdir()
-    shutil.copy(photo_path, directory / "cups.png")
-    return directory
-
-
-def report_of(result) -> dict:
-    assert result.returncode in (0, 4), result.stderr
-    return json.loads(result.stdout)
+    return folder_with(tmp_path / "photos", photo_path)
 
 
 def test_sweep_runs_each_codec_over_its_range_with_bd_rate(cli, photos):

@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from conftest import FIXTURES
+from conftest import FIXTURES, folder_with, report_of
 
 SPEECH = FIXTURES / "audio" / "speech.flac"
 SECONDS = soundfile.info(SPEECH).frames / 16000
@@ -21,15 +20,7 @@ AUDIO_METRICS = {"kbps", "si_sdr", "mel_distance", "stft_distance", "stoi", "pes
 
 @pytest.fixture
 def speech(tmp_path: Path) -> Path:
-    directory = tmp_path / "speech"
-    directory.mkdir()
-    shutil.copy(SPEECH, directory / "speech.flac")
-    return directory
-
-
-def report_of(result) -> dict:
-    assert result.returncode in (0, 4), result.stderr
-    return json.loads(result.stdout)
+    return folder_with(tmp_path / "speech", SPEECH)
 
 
 def test_opus_sweep_against_lossless_flac(cli, speech):
