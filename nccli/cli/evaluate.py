@@ -32,10 +32,10 @@ from nccli.evaluation.gates import Summary, check, parse_gate, summarize
 from nccli.evaluation.measures import Measures, check_metric, measures_of
 from nccli.evaluation.plot import plot_rd
 from nccli.evaluation.runner import Row, run_all
+from nccli.evaluation.scoring import optional_metrics
 from nccli.evaluation.sweep import codec_tasks, pair_tasks
 from nccli.evaluation.verify import verify
 from nccli.media.audio import AUDIO_SUFFIXES, is_audio_path
-from nccli.metrics import visqol
 
 GATE_FAILED = 4
 
@@ -139,7 +139,7 @@ def evaluate(
     references = expand_files(inputs, accept, modality or "image or audio")
     modality = _input_modality(references, modality)
     measures = measures_of(modality)
-    optional = _optional_metrics(modality, with_visqol)
+    optional = optional_metrics(modality, with_visqol)
     for metric in [g.metric for g in gates] + [t.metric for t in tolerances]:
         check_metric(metric, measures, "--fail-under/--fail-over/--tolerance")
         if metric in measures.optional and metric not in optional:
@@ -249,17 +249,6 @@ def _print_comparison(comparison: Comparison) -> None:
         stderr.print(f"nccli: baseline has a result this run lacks: {item}", markup=False)
     for item in comparison.unexpected:
         stderr.print(f"nccli: this run has a result the baseline lacks: {item}", markup=False)
-
-
-def _optional_metrics(modality: str, with_visqol: bool) -> tuple[str, ...]:
-    """The optional metrics asked for, refused where they do not apply or are missing."""
-    if not with_visqol:
-        return ()
-    if modality != "audio":
-        raise UsageError("--visqol is for audio")
-    if not visqol.available():
-        raise UsageError("--visqol needs visqol-python: pip install 'nccli[visqol]'")
-    return ("visqol",)
 
 
 def _codec_modality(codecs: list[str]) -> str | None:

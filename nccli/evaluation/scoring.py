@@ -11,6 +11,7 @@ from nccli.media.audio import Audio, is_audio_path, read_audio
 from nccli.media.image import Image, read_image
 from nccli.metrics import mel_distance, ms_ssim, psnr, psnr_y, si_sdr, stft_distance
 from nccli.metrics.speech import pesq_wb, stoi
+from nccli.metrics.visqol import available as visqol_available
 from nccli.metrics.visqol import visqol
 
 
@@ -22,6 +23,17 @@ def reference_modality(path: str) -> str:
 def read_media(data: bytes, modality: str) -> Image | Audio:
     """A reference or decoded file's contents as an Image or Audio."""
     return read_audio(io.BytesIO(data)) if modality == "audio" else read_image(data)
+
+
+def optional_metrics(modality: str, with_visqol: bool) -> tuple[str, ...]:
+    """The optional metrics asked for, refused where they do not apply or are missing."""
+    if not with_visqol:
+        return ()
+    if modality != "audio":
+        raise UsageError("--visqol is for audio")
+    if not visqol_available():
+        raise UsageError("--visqol needs visqol-python: pip install 'nccli[visqol]'")
+    return ("visqol",)
 
 
 def score(
