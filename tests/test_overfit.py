@@ -11,12 +11,14 @@ import torch
 from PIL import Image
 
 from nccli.models.image.overfit import (
-    CONTEXT,
+    NEIGHBOURS,
+    PASSES,
     OverfitModel,
-    contexts,
     evaluate,
     fit,
-    latent_bits,
+    laplace_bits,
+    pass_contexts,
+    pass_view,
 )
 
 
@@ -26,25 +28,39 @@ def crop(photo_path) -> torch.Tensor:
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255
 
 
-def test_contexts_hold_only_earlier_positions():
-    latent = torch.randn(1, 1, 6, 7)
-    before = contexts(latent)
-    assert before.shape == (1, len(CONTEXT), 6, 7) and len(CONTEXT) == 12
-    changed = latent.clone()
-    changed[..., 3, 4] += 1
-    moved = (contexts(changed) != before).any(dim=1)[0]
-    rows, cols = torch.nonzero(moved, as_tuple=True)
-    assert len(rows) == len(CONTEXT)
-    assert all((r, c) > (3, 4) for r, c in zip(rows.tolist(), cols.tolist(), strict=True))
-    assert not contexts(torch.zeros(1, 1, 3, 3)).any()  # zero beyond the borders
+@pytest.mark.parametrize("number", range(len(PASSES)))
+def test_a_pass_sees_only_earlier_passes_and_the_coarser_grid(number):
+    latent, coarser = torch.randn(1, 1, 7, 9), torch.randn(1, 1, 4, 5)
+    before = pass_contexts(latent, coarser, number)
+    assert before.shape == (
+        1,
+        len(NEIGHBOURS) + 5 + len(PASSES),
+        *pass_view(latent, number).shape[-2:],
+    )
+    for later in range(number, len(PASSES)):  # same or later passes: not yet decoded
+        changed = latent.clone()
+        pass_view(changed, later).add_(torch.randn_like(pass_view(changed, later)))
+        assert torch.equal(pass_contexts(changed, coarser, number), before)
+    if number > 0:
+        changed = latent.clone()
+        pass_view(changed, number - 1).add_(1)
+        assert not torch.equal(pass_contexts(changed, coarser, number), before)
+    assert not torch.equal(pass_contexts(latent, coarser + 1, number), before)
+    assert before[0, -len(PASSES) :, 0, 0].tolist() == [float(i == number) for i in range(4)]
+
+
+def test_every_position_is_in_exactly_one_pass():
+    latent = torch.zeros(1, 1, 5, 6)
+    for number in range(len(PASSES)):
+        pass_view(latent, number).add_(1)
+    assert torch.equal(latent, torch.ones_like(latent))
 
 
 @pytest.mark.parametrize(("mean", "scale"), [(0.3, 2.0), (-5.2, 0.01), (0.0, 30.0)])
 def test_discretised_laplace_sums_to_one(mean, scale):
-    arm = _fixed(mean, scale)
-    probabilities = [2 ** -float(latent_bits(torch.full((1, 1, 1, 1), float(v)), arm))
-                     for v in range(-400, 401)]  # fmt: skip
-    assert sum(probabilities) == pytest.approx(1, abs=1e-4)
+    values = torch.arange(-400, 401, dtype=torch.float32)
+    bits = [float(laplace_bits(v, torch.tensor(mean), torch.tensor(scale))) for v in values]
+    assert sum(2**-b for b in bits) == pytest.approx(1, abs=1e-4)
 
 
 def test_fitting_trades_rate_for_quality(crop):
@@ -72,14 +88,3 @@ def test_any_size_and_a_flat_image_stay_finite(height, width):
     report = fit(OverfitModel(height, width), grey, lam=0.01, steps=60)
     assert math.isfinite(report.bpp) and report.bpp >= 0
     assert report.psnr > 40
-
-
-def _fixed(mean: float, scale: float) -> torch.nn.Module:
-    """An 'ARM' that predicts one Laplace distribution whatever the context."""
-
-    class Fixed(torch.nn.Module):
-        def forward(self, context: torch.Tensor) -> torch.Tensor:
-            shape = (1, 1, *context.shape[-2:])
-            return torch.cat([torch.full(shape, mean), torch.full(shape, math.log(scale))], 1)
-
-    return Fixed()

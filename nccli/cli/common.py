@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -127,6 +127,26 @@ def progress(total: int) -> Iterator[Callable[[str], None]]:
     )
     with terminal_bar(*columns, shown=total > 1, total=total) as update:
         yield lambda description: update(advance=1, description=description)
+
+
+@contextmanager
+def fitting_bar(name: str, shown: bool = True) -> Iterator[None]:
+    """A bar for encoders that report progress (nccli.codecs.progress), e.g. fitting ones:
+    the fraction done, their status line and the time left; it appears at the first report."""
+    from nccli.codecs.progress import reporting
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
+    with ExitStack() as stack:
+        bars: list[Callable[..., None]] = []
+
+        def show(done: float, status: str) -> None:
+            if not bars:
+                bar = terminal_bar(*columns, shown=shown, description=name, total=1.0)
+                bars.append(stack.enter_context(bar))
+            bars[0](completed=done, description=f"{name}: {status}")
+
+        with reporting(show):
+            yield
 
 
 def report_error(exc: BaseException | str) -> None:

@@ -13,6 +13,7 @@ from nccli.cli.common import (
     Force,
     Quiet,
     check_device,
+    fitting_bar,
     parse_bitrate,
     parse_pairs,
     run_batch,
@@ -58,6 +59,10 @@ def encode(
         str | None,
         typer.Option(help="Audio bitrate: 24k or 24 for kbit/s, 24000 for bit/s."),
     ] = None,
+    effort: Annotated[
+        str | None,
+        typer.Option(help="Encoder effort, for codecs that fit each image: fast, default, max."),
+    ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Codec parameter KEY=VALUE.")
     ] = None,
@@ -76,6 +81,8 @@ def encode(
         if bpp is not None:
             raise UsageError("give either --quality or --bpp, not both")
         params["quality"] = quality
+    if effort is not None:
+        params["effort"] = effort
     if bitrate is not None:
         if bpp is not None:
             raise UsageError("--bpp is for images and --bitrate for audio; give one")
@@ -93,7 +100,8 @@ def encode(
             if bitrate is not None:
                 raise UsageError("--bitrate is for audio; use --quality or --bpp for images")
             media = api.load_media(file.read())
-            data = api.encode(media, codec, bpp=bpp, metadata=metadata, strip=strip, **params)
+            with fitting_bar(display(job.source), shown=not quiet):
+                data = api.encode(media, codec, bpp=bpp, metadata=metadata, strip=strip, **params)
         write_output(job.target, data, force)
         if not quiet:
             rate = len(data) * 8 / (media.width * media.height)

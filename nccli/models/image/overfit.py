@@ -1,34 +1,59 @@
 """An image model fitted to one image at encode time (Cool-chic / C3 style): no training data.
 
 The image is represented by latent grids at resolutions 1, 1/2, ..., 1/2**(grids-1) of its
-own. An autoregressive model (ARM), shared by all grids, predicts each latent's Laplace
-distribution (mean, scale) from its causal neighbours in the same grid (the 12 that precede
-it in raster order inside a 5x5 window): that is the entropy model. The grids are upsampled
-to full resolution (bicubic), stacked, and a small synthesis network of 1x1 and 3x3
-convolutions turns them into RGB. Fitting minimises rate + lambda * 255^2 * MSE over the
-latents and both networks: first with additive uniform noise in place of quantization, then
-with straight-through rounding (the published methods' two phases).
+own. They are upsampled to full resolution (bicubic), stacked, and a small synthesis network
+of 1x1 and 3x3 convolutions turns them into RGB.
 
-Everything an entropy decoder depends on (the ARM) is a stack of 1x1 convolutions over
-gathered contexts, so it can run on nccli.models.exact's integer path.
+The entropy model is autoregressive, and built so that a decoder can run it a few large
+batches at a time: grids are coded coarsest first, each in four passes over the positions
+with (y % 2, x % 2) equal to PASSES[0], PASSES[1], .... A latent's context is its twelve
+NEIGHBOURS in its own grid, those of later passes (not yet decoded) set to zero, the five
+PARENTS around its position in the next coarser grid, and a one-hot of its pass. An ARM of
+1x1 convolutions maps the context to a Laplace (mean, log-scale); being a plain conv stack,
+it runs on nccli.models.exact's integer path when coding.
+
+Fitting minimises rate + lambda * 255^2 * MSE over the latents and both networks: first with
+additive uniform noise in place of quantization, then with straight-through rounding (the
+published methods' two phases).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: Raster-causal neighbours inside a 5x5 window: the two rows above, two to the left.
-CONTEXT = tuple((dy, dx) for dy in (-2, -1, 0) for dx in range(-2, 3) if (dy, dx) < (0, 0))
-#: Smallest Laplace scale, so that no probability underflows.
-MIN_SCALE = 0.01
+from nccli.entropy.laplace import LOG_SCALE_HIGH, LOG_SCALE_LOW
+
+#: The passes over a grid, in coding order: positions whose (y % 2, x % 2) is the entry.
+PASSES = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: Same-grid neighbours in a context (zero where coded in the same or a later pass).
+NEIGHBOURS = (
+    (-2, 0), (-1, -1), (-1, 0), (-1, 1), (0, -2), (0, -1),
+    (0, 1), (0, 2), (1, -1), (1, 0), (1, 1), (2, 0),
+)  # fmt: skip
+#: Offsets around the parent (y // 2, x // 2) in the next coarser grid.
+PARENTS = ((0, 0), (-1, 0), (0, -1), (0, 1), (1, 0))
+#: Inputs of the ARM: neighbours, parents, the pass one-hot.
+CONTEXT_SIZE = len(NEIGHBOURS) + len(PARENTS) + len(PASSES)
 #: Latents are clipped to this magnitude (the entropy coder's alphabet is bounded).
 LATENT_LIMIT = 64
+
+
+def _visible(number: int) -> torch.Tensor:
+    """Which NEIGHBOURS of a position in pass ``number`` are coded in an earlier pass."""
+    order = {offset: i for i, offset in enumerate(PASSES)}
+    py, px = PASSES[number]
+    return torch.tensor(
+        [float(order[(py + dy) % 2, (px + dx) % 2] < number) for dy, dx in NEIGHBOURS]
+    )
+
+
+VISIBLE = tuple(_visible(number) for number in range(len(PASSES)))
 
 
 @dataclass(frozen=True)
@@ -70,7 +95,9 @@ class OverfitModel(nn.Module):
         """(the image, 3 x H x W in [0, 1] before clamping; the total rate in bits) with the
         latents passed through ``quantize``."""
         latents = [quantize(latent.clamp(-LATENT_LIMIT, LATENT_LIMIT)) for latent in self.latents]
-        bits = sum(latent_bits(latent, self.arm) for latent in latents)
+        bits = sum(
+            grid_bits(latent, coarser, self.arm) for latent, coarser in with_coarser(latents)
+        )
         return self.synthesize(latents), bits
 
     def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
@@ -85,9 +112,9 @@ class OverfitModel(nn.Module):
 
 
 def _arm(hidden: int) -> nn.Sequential:
-    """Context -> (mean, log scale): 1x1 convolutions over the gathered neighbours."""
+    """Context -> (mean, log-scale): 1x1 convolutions."""
     return nn.Sequential(
-        nn.Conv2d(len(CONTEXT), hidden, 1), nn.ReLU(),
+        nn.Conv2d(CONTEXT_SIZE, hidden, 1), nn.ReLU(),
         nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
         nn.Conv2d(hidden, 2, 1),
     )  # fmt: skip
@@ -102,27 +129,68 @@ def _synthesis(grids: int, hidden: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-def contexts(latent: torch.Tensor) -> torch.Tensor:
-    """Each position's causal neighbours (zero outside the grid): 1 x len(CONTEXT) x h x w."""
-    padded = F.pad(latent, (2, 2, 2, 0))
-    height, width = latent.shape[-2:]
-    return torch.cat(
-        [padded[..., 2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width] for dy, dx in CONTEXT],
-        dim=1,
-    )
+def with_coarser(
+    latents: list[torch.Tensor],
+) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """(grid, the next coarser grid or None), coarsest first: the coding order."""
+    for index in reversed(range(len(latents))):
+        yield latents[index], latents[index + 1] if index + 1 < len(latents) else None
 
 
-def laplace_parameters(latent: torch.Tensor, arm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ARM's (mean, scale) for every position of one grid."""
-    mean, log_scale = arm(contexts(latent)).chunk(2, dim=1)
-    return mean, torch.exp(log_scale).clamp(min=MIN_SCALE)
+def pass_view(latent: torch.Tensor, number: int) -> torch.Tensor:
+    """The positions of a grid that pass ``number`` codes (a strided view)."""
+    py, px = PASSES[number]
+    return latent[..., py::2, px::2]
 
 
-def latent_bits(latent: torch.Tensor, arm: nn.Module) -> torch.Tensor:
-    """-log2 of the probability of the (quantized or noisy) latent values under the ARM's
-    Laplace distributions, integrated over each value's unit interval."""
-    mean, scale = laplace_parameters(latent, arm)
-    centred = latent - mean
+def pass_contexts(latent: torch.Tensor, coarser: torch.Tensor | None, number: int) -> torch.Tensor:
+    """The ARM's input for the positions of pass ``number``: 1 x CONTEXT_SIZE x h' x w'.
+
+    Only positions of earlier passes (and the coarser grid) reach it, whatever ``latent``
+    holds elsewhere, so a decoder may leave later positions at any value.
+    """
+    py, px = PASSES[number]
+    height, width = pass_view(latent, number).shape[-2:]
+    padded = F.pad(latent, (2, 2, 2, 2))
+    near = [
+        padded[..., top : top + 2 * height : 2, left : left + 2 * width : 2]
+        for top, left in ((2 + py + dy, 2 + px + dx) for dy, dx in NEIGHBOURS)
+    ]
+    visible = VISIBLE[number].to(latent)[None, :, None, None]
+    if coarser is None:
+        far = latent.new_zeros(1, len(PARENTS), height, width)
+    else:
+        padded = F.pad(coarser, (1, 1, 1, 1))
+        far = torch.cat(
+            [padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in PARENTS],
+            dim=1,
+        )
+    one_hot = latent.new_zeros(1, len(PASSES), height, width)
+    one_hot[:, number] = 1
+    return torch.cat([torch.cat(near, dim=1) * visible, far, one_hot], dim=1)
+
+
+def laplace_parameters(contexts: torch.Tensor, arm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ARM's (mean, log-scale) for contexts, clamped to the coding table's range."""
+    mean, log_scale = arm(contexts).chunk(2, dim=1)
+    return mean, log_scale.clamp(LOG_SCALE_LOW, LOG_SCALE_HIGH)
+
+
+def grid_bits(latent: torch.Tensor, coarser: torch.Tensor | None, arm: nn.Module) -> torch.Tensor:
+    """-log2 of the probability of a grid's (quantized or noisy) values under the ARM's
+    Laplace distributions, each integrated over its value's unit interval."""
+    total = latent.new_zeros(())
+    for number in range(len(PASSES)):
+        values = pass_view(latent, number)
+        if values.numel():
+            mean, log_scale = laplace_parameters(pass_contexts(latent, coarser, number), arm)
+            total = total + laplace_bits(values, mean, torch.exp(log_scale))
+    return total
+
+
+def laplace_bits(values: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Bits of values under discretised Laplace(mean, scale) distributions, summed."""
+    centred = values - mean
     probability = _laplace_cdf(centred + 0.5, scale) - _laplace_cdf(centred - 0.5, scale)
     return -torch.log2(probability.clamp(min=2**-30)).sum()
 
@@ -157,18 +225,26 @@ def fit(
     steps: int,
     *,
     noise_share: float = 0.7,
-    learning_rate: float = 1e-2,
+    learning_rate: float = 2e-2,
+    latent_learning_rate: float = 0.2,
     seed: int = 0,
     on_report: Callable[[FitReport], None] = lambda report: None,
     report_every: int = 100,
 ) -> FitReport:
     """Fit ``model`` to ``image`` (3 x H x W in [0, 1]) minimising bpp + lam * 255^2 * MSE:
     ``noise_share`` of the steps with noisy latents, the rest with straight-through rounding,
-    the learning rate decaying to zero along a cosine. Deterministic for a seed on one
+    the learning rates (latents move ten times faster than the networks, or they stay
+    near zero in a short fit) decaying to zero along a cosine. Deterministic for a seed on one
     device. Returns the final rounded model's report."""
     torch.manual_seed(seed)
     pixels = image.shape[-2] * image.shape[-1]
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    optimizer = torch.optim.Adam(
+        [
+            {"params": list(model.latents), "lr": latent_learning_rate},
+            {"params": [*model.arm.parameters(), *model.synthesis.parameters()]},
+        ],
+        lr=learning_rate,
+    )
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
     )

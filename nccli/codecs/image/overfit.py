@@ -1,0 +1,166 @@
+"""nc-overfit: an image codec with no trained weights; a small model is fitted to each image.
+
+Encoding fits nccli.models.image.overfit's latent grids and networks to the image
+(rate + lambda * distortion, lambda from --quality), quantizes the networks and writes both
+with nccli.models.image.overfit_coding. Decoding runs no optimisation: it reads the networks,
+decodes the latents through the exact integer path, and runs the synthesis once, on the CPU.
+Fitting runs on the selected device (--device); it is deterministic for a seed on one device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nccli.codecs.base import Codec, Encoded, Param
+from nccli.container.header import CoderRef, Header
+from nccli.errors import InvalidInputError, UsageError
+from nccli.media.image import Image, convert_mode
+
+#: Named efforts and the fitting steps they run.
+EFFORTS = {"fast": 200, "default": 500, "max": 5000}
+#: Bounds of an effort given as a number of steps.
+MIN_STEPS, MAX_STEPS = 10, 1_000_000
+#: The lambda of quality 1; it doubles with each quality step.
+LAMBDA_AT_QUALITY_1 = 2.5e-4
+#: Coarsest-grid limit: the model has at most this many grids, fewer for small images.
+MAX_GRIDS = 7
+#: Status lines sent to the progress bar while fitting.
+REPORTS = 50
+
+QUALITY = Param("quality", float, 1, 8, 4, "rate-distortion trade-off: +1 doubles lambda")
+SEED = Param("seed", int, 0, 2**31 - 1, 0, "seed of the initial networks and the fitting noise")
+
+
+class EffortParam(Param):
+    """One of its choices (named efforts), or a number of fitting steps."""
+
+    def parse(self, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text in EFFORTS:
+            return text
+        if text.isdigit() and MIN_STEPS <= int(text) <= MAX_STEPS:
+            return str(int(text))
+        raise UsageError(
+            f"effort must be {', '.join(EFFORTS)} or a number of fitting steps "
+            f"from {MIN_STEPS} to {MAX_STEPS}, not {value!r}"
+        )
+
+
+EFFORT = EffortParam(
+    "effort", str, 0, 0, "default",
+    f"fitting effort: {', '.join(f'{k} ({v} steps)' for k, v in EFFORTS.items())}, "
+    f"or a number of steps ({MIN_STEPS}..{MAX_STEPS})",
+    choices=tuple(EFFORTS),
+)  # fmt: skip
+
+
+def fitting_steps(effort: str) -> int:
+    """The number of fitting steps of a (validated) effort."""
+    return EFFORTS.get(effort) or int(effort)
+
+
+def quality_lambda(quality: float) -> float:
+    """The rate-distortion weight of a quality."""
+    return LAMBDA_AT_QUALITY_1 * 2.0 ** (quality - 1)
+
+
+def grid_count(height: int, width: int) -> int:
+    """As many grids as halvings of the shorter side leave at least one position (at most
+    MAX_GRIDS): a tiny image gets no grids coarser than itself."""
+    return min(MAX_GRIDS, min(height, width).bit_length())
+
+
+class OverfitCodec(Codec):
+    name = "nc-overfit"
+    modality = "image"
+    version = 1
+    description = "image codec fitted to each image at encode time (no trained weights)"
+    params = (QUALITY, EFFORT, SEED)
+    rate_param = "quality"
+    sweep = (1, 2, 3, 4, 5, 6, 7, 8)
+
+    def check(self, media: Image) -> None:
+        if media.has_alpha:
+            raise UsageError(f"{self.name} cannot keep the alpha channel; use webp, avif or png")
+        if media.bit_depth == 16:
+            raise UsageError(f"{self.name} codes 8-bit samples; use png for 16-bit images")
+
+    def encode(self, media: Image, params: dict[str, Any]) -> Encoded:
+        import copy
+
+        import torch
+
+        from nccli.codecs.device import torch_device
+        from nccli.codecs.progress import report
+        from nccli.entropy import CODER_NAME, CODER_VERSION
+        from nccli.models.image import overfit, overfit_coding
+
+        device = torch_device()
+        pixels = convert_mode(media, "RGB").pixels
+        image = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).to(device).float() / 255
+        shape = overfit.OverfitShape(grids=grid_count(media.height, media.width))
+        model = overfit.OverfitModel(media.height, media.width, shape, params["seed"])
+        model.to(device)
+        steps, lam = fitting_steps(params["effort"]), quality_lambda(params["quality"])
+        overfit.fit(
+            model, image, lam, steps,
+            seed=params["seed"],
+            report_every=max(1, steps // REPORTS),
+            on_report=lambda r: report(
+                r.step / steps, f"step {r.step}/{steps}: {r.bpp:.3f} bpp, {r.psnr:.2f} dB"
+            ),
+        )  # fmt: skip
+        report(1.0, "quantizing and coding")
+        with torch.no_grad():
+            quantized = overfit_coding.choose_steps(model, image, lam)
+        model = copy.deepcopy(model).cpu()
+        chunks = [
+            overfit_coding.encode_parameters(model, quantized),
+            overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm),
+        ]
+        return Encoded(
+            chunks,
+            fields={
+                "shape": [shape.grids, shape.arm_hidden, shape.synthesis_hidden],
+                "exponents": list(quantized.exponents),
+            },
+            entropy_coder=CoderRef(CODER_NAME, CODER_VERSION),
+        )
+
+    def decode(self, header: Header, chunks: list[bytes]) -> Image:
+        import torch
+
+        from nccli.models.image import overfit, overfit_coding
+
+        shape = _shape(header.fields.get("shape"))
+        exponents = header.fields.get("exponents")
+        if not isinstance(exponents, list) or not all(type(e) is int for e in exponents):
+            raise InvalidInputError(f"nc-overfit exponents {exponents!r} are invalid")
+        steps = overfit_coding.ParameterSteps(tuple(exponents))
+        if len(chunks) != 2:
+            raise InvalidInputError(f"nc-overfit payload has {len(chunks)} chunks, 2 expected")
+        width, height = header.media["width"], header.media["height"]
+        model = overfit.OverfitModel(height, width, shape)
+        overfit_coding.decode_parameters(chunks[0], model, steps)
+        sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
+        latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
+        with torch.no_grad():
+            decoded = model.synthesize(latents).clamp(0, 1)
+        out = torch.round(decoded * 255).to(torch.uint8).permute(1, 2, 0).numpy()
+        return Image(np.ascontiguousarray(out))
+
+
+def _shape(value: Any) -> Any:
+    from nccli.models.image.overfit import OverfitShape
+
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(type(v) is int for v in value)
+        or not 1 <= value[0] <= MAX_GRIDS
+        or not all(1 <= v <= 256 for v in value[1:])
+    ):
+        raise InvalidInputError(f"nc-overfit model shape {value!r} is invalid")
+    return OverfitShape(*value)

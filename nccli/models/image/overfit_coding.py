@@ -1,0 +1,199 @@
+"""The bitstream of an overfitted image model: quantized network parameters, then latents.
+
+Parameters: each group (ARM weights, ARM biases, synthesis weights, synthesis biases) is put
+on a grid of 2**-exponent, and the integers are coded with one zero-mean Laplace row of the
+fixed table per group (the row's scale index travels as one byte).
+
+Latents: coarsest grid first, each grid in the model's four passes; every pass is one batch
+for constriction's range coder, with rows from the ARM run on nccli.models.exact's integer
+path over what is already decoded. Nothing the decoder depends on is a float computed on
+its own side, so decoding gives the same latents on every machine, whatever the device,
+thread count or BLAS (DESIGN.md, Determinism).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nccli.entropy import coder
+from nccli.entropy.laplace import MEAN_STEPS, SCALES, laplace_table, rows_and_bases
+from nccli.errors import InvalidInputError
+from nccli.models.exact import ExactSequential
+from nccli.models.image.overfit import (
+    LATENT_LIMIT,
+    PASSES,
+    OverfitModel,
+    grid_bits,
+    pass_contexts,
+    pass_view,
+    with_coarser,
+)
+
+#: Parameter groups, each with its own quantization step, in bitstream order.
+GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
+#: Quantization steps are 2**-exponent with an exponent in this range.
+EXPONENTS = range(0, 17)
+#: The exponents an encoder tries.
+SEARCHED_EXPONENTS = range(3, 15)
+
+
+@dataclass(frozen=True)
+class ParameterSteps:
+    """The quantization exponent of each parameter group (GROUPS order)."""
+
+    exponents: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.exponents) != len(GROUPS) or any(e not in EXPONENTS for e in self.exponents):
+            raise InvalidInputError(f"parameter exponents {self.exponents!r} are invalid")
+
+
+def group_tensors(model: OverfitModel, group: str) -> list[nn.Parameter]:
+    """The parameters of a group, in a fixed order."""
+    network, kind = group.split(".")
+    return [p for name, p in getattr(model, network).named_parameters() if name.endswith(kind)]
+
+
+@torch.no_grad()
+def quantize_parameters(model: OverfitModel, steps: ParameterSteps) -> None:
+    """Put every parameter group on its grid, in place."""
+    for group, exponent in zip(GROUPS, steps.exponents, strict=True):
+        for parameter in group_tensors(model, group):
+            parameter.copy_(torch.round(parameter * 2.0**exponent) / 2.0**exponent)
+
+
+@torch.no_grad()
+def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> ParameterSteps:
+    """Quantize the networks in place with the exponents that minimise the parameters'
+    bits + the latents' estimated bits + lam * 255^2 * squared error (as fitting weighs
+    them), chosen group after group; returns the exponents."""
+    originals = [p.clone() for p in model.parameters()]
+    latents = latent_integers(model)
+    exponents = [max(SEARCHED_EXPONENTS)] * len(GROUPS)
+
+    def cost(group: int, exponent: int) -> float:
+        for parameter, original in zip(model.parameters(), originals, strict=True):
+            parameter.copy_(original)
+        trial = ParameterSteps((*exponents[:group], exponent, *exponents[group + 1 :]))
+        quantize_parameters(model, trial)
+        bits = _parameter_bits(_integers(model, GROUPS[group], exponent))
+        if GROUPS[group].startswith("arm"):
+            return bits + float(sum(grid_bits(g, c, model.arm) for g, c in with_coarser(latents)))
+        error = F.mse_loss(model.synthesize(latents).clamp(0, 1), image, reduction="sum")
+        return bits + lam * 255**2 * float(error) / 3
+
+    for group in range(len(GROUPS)):
+        exponents[group] = min(SEARCHED_EXPONENTS, key=lambda e, g=group: cost(g, e))
+    steps = ParameterSteps(tuple(exponents))
+    for parameter, original in zip(model.parameters(), originals, strict=True):
+        parameter.copy_(original)
+    quantize_parameters(model, steps)
+    return steps
+
+
+def encode_parameters(model: OverfitModel, steps: ParameterSteps) -> bytes:
+    """The (already quantized) parameters as integers, coded group by group."""
+    symbols, rows, head = [], [], bytearray()
+    for group, exponent in zip(GROUPS, steps.exponents, strict=True):
+        integers = _integers(model, group, exponent)
+        row = _best_zero_mean_row(integers)
+        head.append(row // MEAN_STEPS)
+        symbols.append(integers)
+        rows.append(np.full(len(integers), row))
+    return bytes(head) + coder.encode(
+        np.concatenate(symbols), np.concatenate(rows), laplace_table()
+    )
+
+
+@torch.no_grad()
+def decode_parameters(data: bytes, model: OverfitModel, steps: ParameterSteps) -> None:
+    """Load what encode_parameters wrote into ``model``'s networks."""
+    if len(data) < len(GROUPS) or any(index >= SCALES for index in data[: len(GROUPS)]):
+        raise InvalidInputError("nc-overfit parameter data is damaged")
+    sizes = [sum(p.numel() for p in group_tensors(model, group)) for group in GROUPS]
+    rows = np.concatenate(
+        [np.full(size, index * MEAN_STEPS) for size, index in zip(sizes, data, strict=False)]
+    )
+    integers = coder.decode(data[len(GROUPS) :], rows, laplace_table())
+    start = 0
+    for group, exponent in zip(GROUPS, steps.exponents, strict=True):
+        for parameter in group_tensors(model, group):
+            values = integers[start : start + parameter.numel()]
+            start += parameter.numel()
+            flat = torch.from_numpy(values.astype(np.float64) / 2.0**exponent)
+            parameter.copy_(flat.reshape(parameter.shape).to(parameter))
+
+
+def _integers(model: OverfitModel, group: str, exponent: int) -> np.ndarray:
+    values = torch.cat([p.detach().reshape(-1).cpu() for p in group_tensors(model, group)])
+    return torch.round(values.double() * 2.0**exponent).numpy().astype(np.int64)
+
+
+def _best_zero_mean_row(integers: np.ndarray) -> int:
+    """The zero-mean table row that codes these integers in the fewest bits."""
+    candidates = [index * MEAN_STEPS for index in range(SCALES)]
+    return min(candidates, key=lambda row: _row_bits(integers, row))
+
+
+def _parameter_bits(integers: np.ndarray) -> float:
+    return _row_bits(integers, _best_zero_mean_row(integers))
+
+
+def _row_bits(integers: np.ndarray, row: int) -> float:
+    """Bits of integers coded with one table row, escaped values' varints included."""
+    table = laplace_table()
+    index = integers - table.offsets[row]
+    escaped = integers[(index < 0) | (index >= table.lengths[row] - 1)]
+    zigzag = np.where(escaped >= 0, 2 * escaped, -2 * escaped - 1)
+    varint_bytes = np.maximum(1, -(-np.frexp(zigzag.astype(np.float64))[1] // 7)).sum()
+    return table.bits(integers, np.full(len(integers), row)) + 8 * float(varint_bytes)
+
+
+def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
+    """The model's latents as coded: rounded and clipped, finest grid first."""
+    return [
+        torch.round(latent.detach().clamp(-LATENT_LIMIT, LATENT_LIMIT)) for latent in model.latents
+    ]
+
+
+def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
+    """Range-code integer latent grids (finest first) pass by pass, in decoding order."""
+    exact = ExactSequential(arm)
+    encoder = coder.QueueEncoder(laplace_table())
+    for latent, coarser in with_coarser([grid.cpu() for grid in latents]):
+        for number in range(len(PASSES)):
+            values = pass_view(latent, number)
+            if values.numel():
+                rows, bases = _rows(exact, pass_contexts(latent, coarser, number))
+                encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
+    return encoder.finish()
+
+
+def decode_latents(
+    data: bytes, sizes: list[tuple[int, int]], arm: nn.Sequential
+) -> list[torch.Tensor]:
+    """Invert encode_latents given each grid's (height, width), finest first."""
+    exact = ExactSequential(arm)
+    decoder = coder.QueueDecoder(data, laplace_table())
+    latents = [torch.zeros(1, 1, h, w, dtype=torch.float64) for h, w in sizes]
+    for latent, coarser in with_coarser(latents):
+        for number in range(len(PASSES)):
+            view = pass_view(latent, number)
+            if view.numel():
+                rows, bases = _rows(exact, pass_contexts(latent, coarser, number))
+                values = decoder.decode(rows) + bases
+                if np.abs(values).max() > LATENT_LIMIT:
+                    raise InvalidInputError("nc-overfit latent data is damaged")
+                view.copy_(torch.from_numpy(values.reshape(view.shape).astype(np.float64)))
+    decoder.finish()
+    return [latent.float() for latent in latents]
+
+
+def _rows(exact: ExactSequential, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    mean, log_scale = exact(contexts).chunk(2, dim=1)
+    return rows_and_bases(mean, log_scale)

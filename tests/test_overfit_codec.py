@@ -1,0 +1,195 @@
+"""nc-overfit: fitting at encode time, the bitstream, its exact decoding, and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import PHOTO
+
+from nccli import api
+from nccli.codecs.base import get_codec
+from nccli.codecs.image.overfit import EFFORTS, fitting_steps, grid_count
+from nccli.codecs.progress import reporting
+from nccli.container import loads
+from nccli.entropy.laplace import MEAN_STEPS, SCALES, laplace_table, rows_and_bases
+from nccli.errors import InvalidInputError, UsageError
+from nccli.media.image import Image
+from nccli.models.image import overfit_coding
+from nccli.models.image.overfit import OverfitModel, fit
+
+FAST = {"effort": "40"}
+
+
+@pytest.fixture(scope="module")
+def small() -> np.ndarray:
+    from nccli.media import read_image
+
+    return np.ascontiguousarray(read_image(PHOTO.read_bytes()).pixels[120:168, 200:264])
+
+
+@pytest.fixture(scope="module")
+def encoded(small) -> bytes:
+    return api.encode(small, "nc-overfit", quality=6, **FAST)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255**2 / mse))
+
+
+def test_round_trip_is_close_and_repeatable(small, encoded):
+    decoded, _ = api.decode(encoded)
+    assert decoded.shape == small.shape and decoded.dtype == np.uint8
+    assert psnr(decoded, small) > 24
+    assert api.encode(small, "nc-overfit", quality=6, **FAST) == encoded  # same seed, same bytes
+    assert api.encode(small, "nc-overfit", quality=6, seed=1, **FAST) != encoded
+
+
+def test_quality_trades_rate_for_fidelity(small, encoded):
+    low = api.encode(small, "nc-overfit", quality=1, **FAST)
+    assert len(low) < len(encoded)
+    assert psnr(api.decode(low)[0], small) < psnr(api.decode(encoded)[0], small)
+
+
+def test_the_header_carries_shape_and_steps(encoded):
+    fields = loads(encoded).header.fields
+    assert fields["shape"] == [grid_count(48, 64), 16, 24]
+    assert len(fields["exponents"]) == len(overfit_coding.GROUPS)
+
+
+def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:
+    image = torch.from_numpy(small).permute(2, 0, 1).float() / 255
+    model = OverfitModel(48, 64)
+    fit(model, image, lam=0.004, steps=40)
+    return model, overfit_coding.choose_steps(model, image, 0.004)
+
+
+def test_latents_decode_identically_whatever_the_threads_and_float_noise(small):
+    model, _ = _fitted(small)
+    latents = overfit_coding.latent_integers(model)
+    data = overfit_coding.encode_latents(latents, model.arm)
+    sizes = [tuple(latent.shape[-2:]) for latent in latents]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = overfit_coding.decode_latents(data, sizes, model.arm)
+    finally:
+        torch.set_num_threads(threads)
+    perturbed = OverfitModel(48, 64)
+    perturbed.load_state_dict(model.state_dict())
+    with torch.no_grad():  # float noise far below the exact path's weight grid
+        for parameter in perturbed.arm.parameters():
+            parameter.mul_(1 + 1e-9 * torch.randn_like(parameter))
+    noisy = overfit_coding.decode_latents(data, sizes, perturbed.arm)
+    for expected, a, b in zip(latents, single, noisy, strict=True):
+        assert torch.equal(a, expected) and torch.equal(b, expected)
+
+
+def test_parameters_round_trip_exactly(small):
+    model, steps = _fitted(small)
+    data = overfit_coding.encode_parameters(model, steps)
+    other = OverfitModel(48, 64, seed=9)
+    overfit_coding.decode_parameters(data, other, steps)
+    for name, parameter in model.named_parameters():
+        if not name.startswith("latents"):
+            assert torch.equal(parameter, dict(other.named_parameters())[name]), name
+
+
+def test_the_laplace_table_is_the_same_everywhere():
+    table = laplace_table()
+    assert table.counts.shape[0] == SCALES * MEAN_STEPS
+    raw = table.counts.astype("<i8").tobytes() + table.offsets.astype("<i8").tobytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    assert digest[:16] == LAPLACE_TABLE_DIGEST
+
+
+#: Changing the table changes every file's decoding: a new table needs a new codec version.
+LAPLACE_TABLE_DIGEST = "54ce875cfa8bc9bb"
+
+
+def test_rows_come_from_exact_arithmetic():
+    mean = torch.tensor([0.0, -1.25, 2.0625, 100.0])
+    log_scale = torch.tensor([-9.0, 0.0, 0.0625, 9.0])
+    rows, bases = rows_and_bases(mean, log_scale)
+    assert bases.tolist() == [0, -2, 2, 100]
+    assert (rows % MEAN_STEPS).tolist() == [0, 6, 1, 0]  # -1.25 = -2 + 6/8; 2.0625 -> 2 + 1/8
+    assert (rows // MEAN_STEPS).tolist() == [0, 36, 37, SCALES - 1]
+
+
+def test_progress_is_reported(small):
+    seen = []
+    with reporting(lambda done, status: seen.append((done, status))):
+        api.encode(small, "nc-overfit", **FAST)
+    assert seen[-1][0] == 1.0 and "bpp" in seen[0][1]
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 70)])
+def test_images_smaller_than_the_coarsest_grid(size):
+    pixels = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    decoded, _ = api.decode(api.encode(pixels, "nc-overfit", effort="20"))
+    assert decoded.shape == pixels.shape
+
+
+def test_a_single_colour_image_neither_diverges_nor_costs_much():
+    flat = np.full((40, 56, 3), (200, 30, 90), dtype=np.uint8)
+    data = api.encode(flat, "nc-overfit", **FAST)
+    decoded, _ = api.decode(data)
+    assert psnr(decoded, flat) > 30
+    assert len(data) < 1500
+
+
+@pytest.mark.parametrize("effort", ["slow", "0", "9", "1000001", "-5", "1.5", ""])
+def test_effort_out_of_range_is_a_usage_error(small, effort):
+    with pytest.raises(UsageError, match="effort"):
+        api.encode(small, "nc-overfit", effort=effort)
+
+
+def test_named_efforts():
+    assert [fitting_steps(name) for name in EFFORTS] == list(EFFORTS.values())
+    assert fitting_steps("123") == 123
+
+
+def test_sixteen_bit_and_alpha_are_refused():
+    with pytest.raises(UsageError, match="16-bit"):
+        api.encode(Image(np.zeros((8, 8), dtype=np.uint16)), "nc-overfit", **FAST)
+    with pytest.raises(UsageError, match="alpha"):
+        api.encode(np.zeros((8, 8, 4), dtype=np.uint8), "nc-overfit", **FAST)
+
+
+def test_damaged_payloads_are_invalid_input(encoded):
+    parsed = loads(encoded)
+    codec = get_codec("nc-overfit")
+    chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
+    with pytest.raises(InvalidInputError):
+        codec.decode(parsed.header, chunks[:1])
+    with pytest.raises(InvalidInputError):
+        codec.decode(parsed.header, [chunks[0][:3], chunks[1]])
+    with pytest.raises(InvalidInputError):
+        codec.decode(parsed.header, [chunks[0], chunks[1] + b"\0"])
+    for bad in ({"shape": [9, 16, 24]}, {"shape": "x"}, {"exponents": [1, 2]}):
+        header = dataclasses.replace(parsed.header, fields={**parsed.header.fields, **bad})
+        with pytest.raises(InvalidInputError):
+            codec.decode(header, chunks)
+
+
+def test_an_interrupted_encode_leaves_no_file(tmp_path):
+    out = tmp_path / "out.ncc"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nccli", "encode", str(PHOTO), "-o", str(out),
+         "-c", "nc-overfit", "--effort", "100000"],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert list(tmp_path.iterdir()) == []
