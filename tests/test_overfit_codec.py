@@ -188,8 +188,8 @@ def test_an_interrupted_encode_leaves_no_file(tmp_path):
          "-c", "nc-overfit", "--effort", "100000"],
         stderr=subprocess.PIPE,
     )  # fmt: skip
-    time.sleep(4)
+    time.sleep(6)  # well into fitting, unless the machine is very busy (then still in imports)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode in (130, -signal.SIGINT), stderr
     assert list(tmp_path.iterdir()) == []

@@ -51,17 +51,17 @@ class ExactSequential:
         """Evaluate on float input (quantized to the activation grid first); float output."""
         scale = float(1 << ACTIVATION_BITS)
         limit = float(1 << ACTIVATION_LIMIT_BITS)
-        a = torch.clamp(torch.round(x.to(torch.float64) * scale), -limit, limit)
+        a = torch.round(x.to(torch.float64) * scale).clamp_(-limit, limit)
         for layer in self.layers:
             if layer.kind == "relu":
-                a = torch.clamp(a, min=0.0)
+                a = a.clamp_(min=0.0)
             elif layer.kind == "leaky":
                 a = torch.where(a >= 0, a, torch.round(a * layer.slope))
             elif layer.kind == "shuffle":
                 a = F.pixel_shuffle(a, layer.factor)
             else:
-                acc = _conv(a, layer) + layer.bias[None, :, None, None]
-                a = torch.clamp(torch.round(acc * layer.shift[None, :, None, None]), -limit, limit)
+                acc = _conv(a, layer).add_(layer.bias[None, :, None, None])
+                a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-limit, limit)
         return (a / scale).to(torch.float32)
 
 
@@ -119,6 +119,11 @@ def _conv(a: torch.Tensor, layer: _Layer) -> torch.Tensor:
         return _transposed(a, layer)
     weight = layer.weight
     out_channels, _, k, _ = weight.shape
+    if k == 1 and layer.stride == 1 and layer.padding == 0:  # a plain matmul over channels
+        n, channels, h, w = a.shape
+        return (weight.reshape(out_channels, channels) @ a.reshape(n, channels, h * w)).reshape(
+            n, out_channels, h, w
+        )
     columns = F.unfold(a, k, padding=layer.padding, stride=layer.stride)  # (n, c*k*k, L)
     out = weight.reshape(out_channels, -1) @ columns
     h_out = (a.shape[2] + 2 * layer.padding - k) // layer.stride + 1

@@ -1,0 +1,82 @@
+"""nc-overfit: decode time on one CPU core, and the rate cost of the exact entropy path.
+
+    python scripts/bench_overfit.py data/photos/validation/*.png --effort 100
+
+Encodes each image once (the effort only changes how good the fit is), then times decoding
+(median of --repeat runs after a warm-up, torch on one thread) split into its parts, prints
+the peak resident memory, and compares the latents' real payload with the float model's
+estimate of their bits (the cost of the fixed-point path and the table, in %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from nccli import api
+from nccli.container import loads
+from nccli.media.image import read_image
+from nccli.models.image import overfit, overfit_coding
+
+
+def median_seconds(work: Callable[[], object], repeat: int) -> float:
+    work()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--effort", default="100")
+    parser.add_argument("--quality", type=float, default=4)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    for path in args.images:
+        image = read_image(path.read_bytes())
+        torch.set_num_threads(2)
+        data = api.encode(image, "nc-overfit", quality=args.quality, effort=args.effort, strip=True)
+        torch.set_num_threads(1)
+        parsed = loads(data)
+        chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
+        model = overfit.OverfitModel(
+            image.height, image.width, overfit.OverfitShape(*parsed.header.fields["shape"])
+        )
+        steps = overfit_coding.ParameterSteps(tuple(parsed.header.fields["exponents"]))
+        overfit_coding.decode_parameters(chunks[0], model, steps)
+        sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
+        latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
+        with torch.no_grad():
+            estimate = float(
+                sum(overfit.grid_bits(g, c, model.arm) for g, c in overfit.with_coarser(latents))
+            )
+        whole = median_seconds(lambda: api.decode(data), args.repeat)
+        entropy = median_seconds(
+            lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), args.repeat
+        )
+        with torch.no_grad():
+            synthesis = median_seconds(lambda: model.synthesize(latents), args.repeat)
+        pixels = image.width * image.height
+        print(
+            f"{path.name} {image.width}x{image.height}: {len(data) * 8 / pixels:.4f} bpp "
+            f"(networks {len(chunks[0])} B, latents {len(chunks[1])} B); "
+            f"decode {whole * 1000:.0f} ms on 1 thread (latents {entropy * 1000:.0f} ms, "
+            f"synthesis {synthesis * 1000:.0f} ms); exact path + table vs float estimate "
+            f"{100 * (len(chunks[1]) * 8 / estimate - 1):+.2f} %"
+        )
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak resident memory {peak:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
