@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from nccli.entropy import coder
+from nccli.evaluation.bench import median_seconds
 from nccli.media.image import read_image
 from nccli.models.image import ARCHITECTURES
 from nccli.zoo.compressai import load_into
-
-
-def median_seconds(work: Callable[[], object], repeat: int) -> float:
-    work()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def compressai_model(arch: str, quality: int) -> torch.nn.Module:

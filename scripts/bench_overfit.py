@@ -12,27 +12,50 @@ from __future__ import annotations
 
 import argparse
 import resource
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from nccli import api
 from nccli.container import loads
+from nccli.evaluation.bench import median_seconds
 from nccli.media.image import read_image
 from nccli.models.image import overfit, overfit_coding
 
 
-def median_seconds(work: Callable[[], object], repeat: int) -> float:
-    work()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
+    """Encode one image, then print its decode times and exact-path rate cost."""
+    image = read_image(path.read_bytes())
+    torch.set_num_threads(2)
+    data = api.encode(image, "nc-overfit", quality=quality, effort=effort, strip=True)
+    torch.set_num_threads(1)
+    parsed = loads(data)
+    chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
+    model = overfit.OverfitModel(
+        image.height, image.width, overfit.OverfitShape(*parsed.header.fields["shape"])
+    )
+    steps = overfit_coding.ParameterSteps(tuple(parsed.header.fields["exponents"]))
+    overfit_coding.decode_parameters(chunks[0], model, steps)
+    sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
+    latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
+    with torch.no_grad():
+        estimate = float(
+            sum(overfit.grid_bits(g, c, model.arm) for g, c in overfit.with_coarser(latents))
+        )
+    whole = median_seconds(lambda: api.decode(data), repeat)
+    entropy = median_seconds(
+        lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), repeat
+    )
+    with torch.no_grad():
+        synthesis = median_seconds(lambda: model.synthesize(latents), repeat)
+    pixels = image.width * image.height
+    print(
+        f"{path.name} {image.width}x{image.height}: {len(data) * 8 / pixels:.4f} bpp "
+        f"(networks {len(chunks[0])} B, latents {len(chunks[1])} B); "
+        f"decode {whole * 1000:.0f} ms on 1 thread (latents {entropy * 1000:.0f} ms, "
+        f"synthesis {synthesis * 1000:.0f} ms); exact path + table vs float estimate "
+        f"{100 * (len(chunks[1]) * 8 / estimate - 1):+.2f} %"
+    )
 
 
 def main() -> None:
@@ -43,37 +66,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     for path in args.images:
-        image = read_image(path.read_bytes())
-        torch.set_num_threads(2)
-        data = api.encode(image, "nc-overfit", quality=args.quality, effort=args.effort, strip=True)
-        torch.set_num_threads(1)
-        parsed = loads(data)
-        chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
-        model = overfit.OverfitModel(
-            image.height, image.width, overfit.OverfitShape(*parsed.header.fields["shape"])
-        )
-        steps = overfit_coding.ParameterSteps(tuple(parsed.header.fields["exponents"]))
-        overfit_coding.decode_parameters(chunks[0], model, steps)
-        sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
-        latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
-        with torch.no_grad():
-            estimate = float(
-                sum(overfit.grid_bits(g, c, model.arm) for g, c in overfit.with_coarser(latents))
-            )
-        whole = median_seconds(lambda: api.decode(data), args.repeat)
-        entropy = median_seconds(
-            lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), args.repeat
-        )
-        with torch.no_grad():
-            synthesis = median_seconds(lambda: model.synthesize(latents), args.repeat)
-        pixels = image.width * image.height
-        print(
-            f"{path.name} {image.width}x{image.height}: {len(data) * 8 / pixels:.4f} bpp "
-            f"(networks {len(chunks[0])} B, latents {len(chunks[1])} B); "
-            f"decode {whole * 1000:.0f} ms on 1 thread (latents {entropy * 1000:.0f} ms, "
-            f"synthesis {synthesis * 1000:.0f} ms); exact path + table vs float estimate "
-            f"{100 * (len(chunks[1]) * 8 / estimate - 1):+.2f} %"
-        )
+        measure(path, args.effort, args.quality, args.repeat)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory {peak:.0f} MiB")
 

@@ -10,6 +10,7 @@ import resource
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,14 +91,25 @@ def _bench_here(
 
 
 def _speed(work: Any, megapixels: float, repeat: int, warmup: int) -> Speed:
+    rates = [megapixels / seconds for seconds in run_times(work, repeat, warmup)]
+    return Speed(statistics.median(rates), min(rates), max(rates), repeat)
+
+
+def run_times(work: Callable[[], object], repeat: int, warmup: int = 1) -> list[float]:
+    """Wall times of ``repeat`` runs of ``work`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         work()
-    rates = []
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
         work()
-        rates.append(megapixels / (time.perf_counter() - start))
-    return Speed(statistics.median(rates), min(rates), max(rates), repeat)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_seconds(work: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+    """Median wall time of ``repeat`` runs of ``work`` after ``warmup`` untimed ones."""
+    return statistics.median(run_times(work, repeat, warmup))
 
 
 def _peak_rss_mib() -> float:

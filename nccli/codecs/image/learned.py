@@ -52,10 +52,7 @@ class LearnedImageCodec(Codec):
         """The tile decoder on a device for a file, the model's stride, and chunks per tile."""
 
     def check(self, media: Image) -> None:
-        if media.has_alpha:
-            raise UsageError(f"{self.name} cannot keep the alpha channel; use webp, avif or png")
-        if media.bit_depth == 16:
-            raise UsageError(f"{self.name} codes 8-bit samples; use png for 16-bit images")
+        refuse_alpha_and_16_bit(self.name, media)
 
     def encode(self, media: Image, params: dict[str, Any]) -> Encoded:
         import torch
@@ -110,6 +107,14 @@ class LearnedImageCodec(Codec):
             out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
             pixels[top : top + h, left : left + w] = out
         return Image(pixels)
+
+
+def refuse_alpha_and_16_bit(codec: str, media: Image) -> None:
+    """The learned codecs code 8-bit RGB (grey travels as RGB): refuse what they would lose."""
+    if media.has_alpha:
+        raise UsageError(f"{codec} cannot keep the alpha channel; use webp, avif or png")
+    if media.bit_depth == 16:
+        raise UsageError(f"{codec} codes 8-bit samples; use png for 16-bit images")
 
 
 def check_digest(model_id: str, expected: str, actual: str, remedy: str) -> None:

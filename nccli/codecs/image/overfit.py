@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nccli.codecs.base import Codec, Encoded, Param
+from nccli.codecs.image.learned import refuse_alpha_and_16_bit
 from nccli.container.header import CoderRef, Header
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image, convert_mode
@@ -82,10 +83,7 @@ class OverfitCodec(Codec):
     sweep = (1, 2, 3, 4, 5, 6, 7, 8)
 
     def check(self, media: Image) -> None:
-        if media.has_alpha:
-            raise UsageError(f"{self.name} cannot keep the alpha channel; use webp, avif or png")
-        if media.bit_depth == 16:
-            raise UsageError(f"{self.name} codes 8-bit samples; use png for 16-bit images")
+        refuse_alpha_and_16_bit(self.name, media)
 
     def encode(self, media: Image, params: dict[str, Any]) -> Encoded:
         import copy
