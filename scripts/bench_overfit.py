@@ -31,12 +31,11 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
     torch.set_num_threads(1)
     parsed = loads(data)
     chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
-    model = overfit.OverfitModel(
-        image.height, image.width, overfit.OverfitShape(*parsed.header.fields["shape"])
-    )
+    shape = overfit.OverfitShape(*parsed.header.fields["shape"])
+    model = overfit.OverfitModel(image.height, image.width, shape)
     steps = overfit_coding.ParameterSteps(tuple(parsed.header.fields["exponents"]))
     overfit_coding.decode_parameters(chunks[0], model, steps)
-    sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
+    sizes = overfit.grid_sizes(image.height, image.width, shape.grids)
     latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
     with torch.no_grad():
         estimate = float(

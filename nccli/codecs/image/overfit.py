@@ -86,8 +86,6 @@ class OverfitCodec(Codec):
         refuse_alpha_and_16_bit(self.name, media)
 
     def encode(self, media: Image, params: dict[str, Any]) -> Encoded:
-        import copy
-
         import torch
 
         from nccli.codecs.device import torch_device
@@ -111,9 +109,8 @@ class OverfitCodec(Codec):
             ),
         )  # fmt: skip
         report(1.0, "quantizing and coding")
-        with torch.no_grad():
-            quantized = overfit_coding.choose_steps(model, image, lam)
-        model = copy.deepcopy(model).cpu()
+        quantized = overfit_coding.choose_steps(model, image, lam)
+        model.cpu()
         chunks = [
             overfit_coding.encode_parameters(model, quantized),
             overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm),
@@ -142,7 +139,7 @@ class OverfitCodec(Codec):
         width, height = header.media["width"], header.media["height"]
         model = overfit.OverfitModel(height, width, shape)
         overfit_coding.decode_parameters(chunks[0], model, steps)
-        sizes = [tuple(latent.shape[-2:]) for latent in model.latents]
+        sizes = overfit.grid_sizes(height, width, shape.grids)
         latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
         with torch.no_grad():
             decoded = model.synthesize(latents).clamp(0, 1)

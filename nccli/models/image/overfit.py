@@ -64,10 +64,10 @@ class OverfitShape:
     arm_hidden: int = 16
     synthesis_hidden: int = 24
 
-    @property
-    def downsampling(self) -> int:
-        """The factor the image sides are padded to: the coarsest grid's."""
-        return 1 << (self.grids - 1)
+
+def grid_sizes(height: int, width: int, grids: int) -> list[tuple[int, int]]:
+    """(height, width) of each latent grid of an image, finest first."""
+    return [(math.ceil(height / 2**i), math.ceil(width / 2**i)) for i in range(grids)]
 
 
 class OverfitModel(nn.Module):
@@ -81,8 +81,8 @@ class OverfitModel(nn.Module):
         self.shape = shape
         self.size = (height, width)
         self.latents = nn.ParameterList(
-            nn.Parameter(torch.zeros(1, 1, math.ceil(height / 2**i), math.ceil(width / 2**i)))
-            for i in range(shape.grids)
+            nn.Parameter(torch.zeros(1, 1, *size))
+            for size in grid_sizes(height, width, shape.grids)
         )
         with torch.random.fork_rng():
             torch.manual_seed(seed)

@@ -72,15 +72,18 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
     """Quantize the networks in place with the exponents that minimise the parameters'
     bits + the latents' estimated bits + lam * 255^2 * squared error (as fitting weighs
     them), chosen group after group; returns the exponents."""
-    originals = [p.clone() for p in model.parameters()]
+    networks = [*model.arm.parameters(), *model.synthesis.parameters()]
+    originals = [p.clone() for p in networks]
     latents = latent_integers(model)
     exponents = [max(SEARCHED_EXPONENTS)] * len(GROUPS)
 
-    def cost(group: int, exponent: int) -> float:
-        for parameter, original in zip(model.parameters(), originals, strict=True):
+    def quantize_originals(steps: ParameterSteps) -> None:
+        for parameter, original in zip(networks, originals, strict=True):
             parameter.copy_(original)
-        trial = ParameterSteps((*exponents[:group], exponent, *exponents[group + 1 :]))
-        quantize_parameters(model, trial)
+        quantize_parameters(model, steps)
+
+    def cost(group: int, exponent: int) -> float:
+        quantize_originals(ParameterSteps((*exponents[:group], exponent, *exponents[group + 1 :])))
         bits = _parameter_bits(_integers(model, GROUPS[group], exponent))
         if GROUPS[group].startswith("arm"):
             return bits + float(sum(grid_bits(g, c, model.arm) for g, c in with_coarser(latents)))
@@ -90,9 +93,7 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
     for group in range(len(GROUPS)):
         exponents[group] = min(SEARCHED_EXPONENTS, key=lambda e, g=group: cost(g, e))
     steps = ParameterSteps(tuple(exponents))
-    for parameter, original in zip(model.parameters(), originals, strict=True):
-        parameter.copy_(original)
-    quantize_parameters(model, steps)
+    quantize_originals(steps)
     return steps
 
 
@@ -116,8 +117,12 @@ def decode_parameters(data: bytes, model: OverfitModel, steps: ParameterSteps) -
     if len(data) < len(GROUPS) or any(index >= SCALES for index in data[: len(GROUPS)]):
         raise InvalidInputError("nc-overfit parameter data is damaged")
     sizes = [sum(p.numel() for p in group_tensors(model, group)) for group in GROUPS]
+    scale_indices = data[: len(GROUPS)]
     rows = np.concatenate(
-        [np.full(size, index * MEAN_STEPS) for size, index in zip(sizes, data, strict=False)]
+        [
+            np.full(size, index * MEAN_STEPS)
+            for size, index in zip(sizes, scale_indices, strict=True)
+        ]
     )
     integers = coder.decode(data[len(GROUPS) :], rows, laplace_table())
     start = 0
