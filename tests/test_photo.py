@@ -60,6 +60,20 @@ def test_bpp_target_is_met_between_levels():
     assert 1 <= quality <= 8 and quality != int(quality)
 
 
+@pytest.mark.parametrize("quality", [1, 8])
+def test_tiles_leave_no_costly_seams(quality):
+    """Tiles of 256 on the 512x384 photo: four times the seam density of the automatic 1024
+    tiles on a 2048^2 image (scripts/bench_tiles.py measures that case: within 0.14 dB)."""
+    original = np.asarray(Image.open(CUPS).convert("RGB"))
+    scores = []
+    for tile in (0, 256):
+        data = api.encode(original, "nc-photo", quality=quality, tile=tile)
+        scores.append((len(data), psnr(original, api.decode(data)[0])))
+    (whole_size, whole_psnr), (tiled_size, tiled_psnr) = scores
+    assert abs(whole_psnr - tiled_psnr) < 0.2
+    assert tiled_size < 1.03 * whole_size
+
+
 def test_grey_and_odd_sizes_round_trip():
     pixels = synthetic(37, 70, 1)
     decoded, _ = api.decode(api.encode(pixels, "nc-photo", quality=8))
