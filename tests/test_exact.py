@@ -71,6 +71,23 @@ def test_summation_order_does_not_matter():
     assert torch.equal(ExactSequential(network)(x), ExactSequential(flipped)(x.flip(1)))
 
 
+def test_linear_layers_compute_what_1x1_convolutions_do():
+    """Channels last through Linear layers: the same integers as channels first through the
+    equivalent 1x1 convolutions."""
+    torch.manual_seed(2)
+    linear = torch.nn.Sequential(torch.nn.Linear(21, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    conv = torch.nn.Sequential(
+        torch.nn.Conv2d(21, 16, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 2, 1)
+    )
+    with torch.no_grad():
+        for source, target in ((linear[0], conv[0]), (linear[2], conv[2])):
+            target.weight.copy_(source.weight[:, :, None, None])
+            target.bias.copy_(source.bias)
+    x = torch.randn(7, 9, 21) * 3
+    expected = ExactSequential(conv)(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
+    assert torch.equal(ExactSequential(linear)(x), expected)
+
+
 def perturb_float_convolutions(monkeypatch, relative: float) -> None:
     """Make every float convolution a little different, as another device's kernels might."""
 

@@ -11,12 +11,15 @@ import torch
 from PIL import Image
 
 from nccli.models.image.overfit import (
-    NEIGHBOURS,
+    COLUMNS,
+    CONTEXT_SIZE,
+    ONE_HOT,
     PASSES,
     OverfitModel,
     evaluate,
     fit,
     laplace_bits,
+    laplace_parameters,
     pass_contexts,
     pass_view,
 )
@@ -32,11 +35,7 @@ def crop(photo_path) -> torch.Tensor:
 def test_a_pass_sees_only_earlier_passes_and_the_coarser_grid(number):
     latent, coarser = torch.randn(1, 1, 7, 9), torch.randn(1, 1, 4, 5)
     before = pass_contexts(latent, coarser, number)
-    assert before.shape == (
-        1,
-        len(NEIGHBOURS) + 5 + len(PASSES),
-        *pass_view(latent, number).shape[-2:],
-    )
+    assert before.shape == (*pass_view(latent, number).shape[-2:], len(COLUMNS[number]))
     for later in range(number, len(PASSES)):  # same or later passes: not yet decoded
         changed = latent.clone()
         pass_view(changed, later).add_(torch.randn_like(pass_view(changed, later)))
@@ -46,7 +45,20 @@ def test_a_pass_sees_only_earlier_passes_and_the_coarser_grid(number):
         pass_view(changed, number - 1).add_(1)
         assert not torch.equal(pass_contexts(changed, coarser, number), before)
     assert not torch.equal(pass_contexts(latent, coarser + 1, number), before)
-    assert before[0, -len(PASSES) :, 0, 0].tolist() == [float(i == number) for i in range(4)]
+
+
+@pytest.mark.parametrize("number", range(len(PASSES)))
+def test_a_pass_runs_the_arm_on_its_own_columns(number):
+    """Same output as the whole ARM on the full context: hidden neighbours zero, one-hot set."""
+    arm = OverfitModel(8, 8, seed=3).arm
+    contexts = torch.randn(3, 4, len(COLUMNS[number]))
+    full = torch.zeros(3, 4, CONTEXT_SIZE)
+    full[..., list(COLUMNS[number])] = contexts
+    full[..., ONE_HOT + number] = 1
+    mean, log_scale = laplace_parameters(contexts, arm, number)
+    expected_mean, expected_log_scale = arm(full).unbind(dim=-1)
+    torch.testing.assert_close(mean, expected_mean)
+    torch.testing.assert_close(log_scale, expected_log_scale.clamp(-4.5, 4.5))
 
 
 def test_every_position_is_in_exactly_one_pass():

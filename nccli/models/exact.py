@@ -29,7 +29,7 @@ MAX_TERMS = 1 << 13
 
 @dataclass
 class _Layer:
-    kind: str  # "conv", "deconv", "relu", "leaky", "shuffle"
+    kind: str  # "linear", "conv", "deconv", "relu", "leaky", "shuffle"
     weight: torch.Tensor | None = None  # integer-valued float64
     bias: torch.Tensor | None = None  # integer-valued float64, at accumulator scale
     shift: torch.Tensor | None = None  # per output channel: 2**-weight_bits, exact
@@ -42,7 +42,8 @@ class _Layer:
 
 class ExactSequential:
     """Integer-exact version of an nn.Sequential (nested ones too) of Conv2d /
-    ConvTranspose2d / (Leaky)ReLU / PixelShuffle."""
+    ConvTranspose2d / (Leaky)ReLU / PixelShuffle, or of Linear / (Leaky)ReLU (channels on the
+    last dimension)."""
 
     def __init__(self, network: nn.Sequential) -> None:
         self.layers = [_convert(module) for module in _flatten(network)]
@@ -59,6 +60,9 @@ class ExactSequential:
                 a = torch.where(a >= 0, a, torch.round(a * layer.slope))
             elif layer.kind == "shuffle":
                 a = F.pixel_shuffle(a, layer.factor)
+            elif layer.kind == "linear":
+                acc = torch.matmul(a, layer.weight.T).add_(layer.bias)
+                a = acc.mul_(layer.shift).round_().clamp_(-limit, limit)
             else:
                 acc = _conv(a, layer).add_(layer.bias[None, :, None, None])
                 a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-limit, limit)
@@ -79,29 +83,41 @@ def _convert(module: nn.Module) -> _Layer:
         return _Layer("relu")
     if isinstance(module, nn.LeakyReLU):
         return _Layer("leaky", slope=module.negative_slope)
+    if isinstance(module, nn.Linear):
+        return _Layer("linear", *_fixed_point(module, out_dim=0))
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         transposed = isinstance(module, nn.ConvTranspose2d)
-        weight = module.weight.detach().to(torch.float64)
-        out_dim = 1 if transposed else 0
-        per_channel = weight.abs().transpose(0, out_dim).reshape(weight.shape[out_dim], -1).amax(1)
-        bits = _weight_bits(per_channel)
-        factor = torch.ldexp(torch.ones_like(per_channel), bits)
-        view = (1, -1, 1, 1) if transposed else (-1, 1, 1, 1)
-        terms = weight[0].numel() if not transposed else weight[:, 0].numel()
-        if terms > MAX_TERMS:
-            raise ValueError(f"{module}: {terms} terms per output exceed the exact range")
-        bias = module.bias.detach().to(torch.float64) if module.bias is not None else None
-        bias = torch.zeros(weight.shape[out_dim], dtype=torch.float64) if bias is None else bias
+        weight, bias, shift = _fixed_point(module, out_dim=int(transposed))
         return _Layer(
-            "deconv" if transposed else "conv",
-            weight=torch.round(weight * factor.reshape(view)),
-            bias=torch.round(bias * factor * (1 << ACTIVATION_BITS)),
-            shift=torch.ldexp(torch.ones_like(per_channel), -bits),
+            "deconv" if transposed else "conv", weight, bias, shift,
             stride=module.stride[0],
             padding=module.padding[0],
             output_padding=module.output_padding[0] if transposed else 0,
-        )
+        )  # fmt: skip
     raise TypeError(f"no exact version of {type(module).__name__}")
+
+
+def _fixed_point(
+    module: nn.Linear | nn.Conv2d | nn.ConvTranspose2d, out_dim: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(integer weights, integer bias at accumulator scale, per-output shift) of a layer whose
+    output channels run along ``out_dim`` of its weight."""
+    weight, bias = module.weight.detach().to(torch.float64), module.bias
+    outputs = weight.shape[out_dim]
+    if weight.numel() // outputs > MAX_TERMS:
+        raise ValueError(
+            f"{module}: {weight.numel() // outputs} terms per output exceed the exact range"
+        )
+    bits = _weight_bits(weight.abs().transpose(0, out_dim).reshape(outputs, -1).amax(1))
+    factor = torch.ldexp(torch.ones(outputs, dtype=torch.float64), bits)
+    view = [1] * weight.dim()
+    view[out_dim] = -1
+    bias = torch.zeros(outputs, dtype=torch.float64) if bias is None else bias.detach().double()
+    return (
+        torch.round(weight * factor.reshape(view)),
+        torch.round(bias * factor * (1 << ACTIVATION_BITS)),
+        torch.ldexp(torch.ones_like(factor), -bits),
+    )
 
 
 def _weight_bits(largest: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,12 @@ The entropy model is autoregressive, and built so that a decoder can run it a fe
 batches at a time: grids are coded coarsest first, each in four passes over the positions
 with (y % 2, x % 2) equal to PASSES[0], PASSES[1], .... A latent's context is its twelve
 NEIGHBOURS in its own grid, those of later passes (not yet decoded) set to zero, the five
-PARENTS around its position in the next coarser grid, and a one-hot of its pass. An ARM of
-1x1 convolutions maps the context to a Laplace (mean, log-scale); being a plain conv stack,
-it runs on nccli.models.exact's integer path when coding.
+PARENTS around its position in the next coarser grid, and a one-hot of its pass; an ARM of
+linear layers maps it to a Laplace (mean, log-scale). As the hidden neighbours are always
+zero and the one-hot is constant within a pass, each pass feeds the ARM only the COLUMNS it
+sees (channels-last, h x w x columns) and folds its one-hot into the first layer's bias.
+Being a plain layer stack, the ARM runs on nccli.models.exact's integer path when coding.
+The synthesis runs channels-last too (the fast layout for few channels on CPU).
 
 Fitting minimises rate + lambda * 255^2 * MSE over the latents and both networks: first with
 additive uniform noise in place of quantization, then with straight-through rounding (the
@@ -38,22 +41,26 @@ NEIGHBOURS = (
 )  # fmt: skip
 #: Offsets around the parent (y // 2, x // 2) in the next coarser grid.
 PARENTS = ((0, 0), (-1, 0), (0, -1), (0, 1), (1, 0))
-#: Inputs of the ARM: neighbours, parents, the pass one-hot.
-CONTEXT_SIZE = len(NEIGHBOURS) + len(PARENTS) + len(PASSES)
+#: Inputs of the ARM: neighbours, parents, the pass one-hot (from this index on).
+ONE_HOT = len(NEIGHBOURS) + len(PARENTS)
+CONTEXT_SIZE = ONE_HOT + len(PASSES)
 #: Latents are clipped to this magnitude (the entropy coder's alphabet is bounded).
 LATENT_LIMIT = 64
 
 
-def _visible(number: int) -> torch.Tensor:
+def _visible(number: int) -> tuple[bool, ...]:
     """Which NEIGHBOURS of a position in pass ``number`` are coded in an earlier pass."""
     order = {offset: i for i, offset in enumerate(PASSES)}
     py, px = PASSES[number]
-    return torch.tensor(
-        [float(order[(py + dy) % 2, (px + dx) % 2] < number) for dy, dx in NEIGHBOURS]
-    )
+    return tuple(order[(py + dy) % 2, (px + dx) % 2] < number for dy, dx in NEIGHBOURS)
 
 
 VISIBLE = tuple(_visible(number) for number in range(len(PASSES)))
+#: Per pass, the ARM inputs that can be non-zero: the visible neighbours, then the parents.
+COLUMNS = tuple(
+    (*(i for i, seen in enumerate(visible) if seen), *range(len(NEIGHBOURS), ONE_HOT))
+    for visible in VISIBLE
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class OverfitModel(nn.Module):
             torch.manual_seed(seed)
             self.arm = _arm(shape.arm_hidden)
             self.synthesis = _synthesis(shape.grids, shape.synthesis_hidden)
+        self.synthesis.to(memory_format=torch.channels_last)
 
     def forward(
         self, quantize: Callable[[torch.Tensor], torch.Tensor]
@@ -104,19 +112,20 @@ class OverfitModel(nn.Module):
         """The image from (quantized) latent grids."""
         height, width = self.size
         upsampled = [
-            latent if latent.shape[-2:] == (height, width)
-            else F.interpolate(latent, size=(height, width), mode="bicubic", align_corners=False)
+            latent[0, 0] if latent.shape[-2:] == (height, width)
+            else F.interpolate(latent, size=(height, width), mode="bicubic")[0, 0]
             for latent in latents
         ]  # fmt: skip
-        return self.synthesis(torch.cat(upsampled, dim=1))[0] + 0.5
+        stacked = torch.stack(upsampled, dim=-1).permute(2, 0, 1)[None]  # channels-last
+        return self.synthesis(stacked)[0] + 0.5
 
 
 def _arm(hidden: int) -> nn.Sequential:
-    """Context -> (mean, log-scale): 1x1 convolutions."""
+    """Context -> (mean, log-scale), on the last dimension."""
     return nn.Sequential(
-        nn.Conv2d(CONTEXT_SIZE, hidden, 1), nn.ReLU(),
-        nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
-        nn.Conv2d(hidden, 2, 1),
+        nn.Linear(CONTEXT_SIZE, hidden), nn.ReLU(),
+        nn.Linear(hidden, hidden), nn.ReLU(),
+        nn.Linear(hidden, 2),
     )  # fmt: skip
 
 
@@ -144,46 +153,55 @@ def pass_view(latent: torch.Tensor, number: int) -> torch.Tensor:
 
 
 def pass_contexts(latent: torch.Tensor, coarser: torch.Tensor | None, number: int) -> torch.Tensor:
-    """The ARM's input for the positions of pass ``number``: 1 x CONTEXT_SIZE x h' x w'.
+    """The ARM's input for the positions of pass ``number``: h' x w' x len(COLUMNS[number]).
 
     Only positions of earlier passes (and the coarser grid) reach it, whatever ``latent``
     holds elsewhere, so a decoder may leave later positions at any value.
     """
     py, px = PASSES[number]
     height, width = pass_view(latent, number).shape[-2:]
-    padded = F.pad(latent, (2, 2, 2, 2))
-    near = [
-        padded[..., top : top + 2 * height : 2, left : left + 2 * width : 2]
-        for top, left in ((2 + py + dy, 2 + px + dx) for dy, dx in NEIGHBOURS)
+    padded = F.pad(latent, (2, 2, 2, 2))[0, 0]
+    columns = [
+        padded[2 + py + dy :: 2, 2 + px + dx :: 2][:height, :width]
+        for (dy, dx), visible in zip(NEIGHBOURS, VISIBLE[number], strict=True)
+        if visible
     ]
-    visible = VISIBLE[number].to(latent)[None, :, None, None]
     if coarser is None:
-        far = latent.new_zeros(1, len(PARENTS), height, width)
+        columns += [padded.new_zeros(height, width)] * len(PARENTS)
     else:
-        padded = F.pad(coarser, (1, 1, 1, 1))
-        far = torch.cat(
-            [padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in PARENTS],
-            dim=1,
-        )
-    one_hot = latent.new_zeros(1, len(PASSES), height, width)
-    one_hot[:, number] = 1
-    return torch.cat([torch.cat(near, dim=1) * visible, far, one_hot], dim=1)
+        padded = F.pad(coarser, (1, 1, 1, 1))[0, 0]
+        columns += [padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in PARENTS]
+    return torch.stack(columns, dim=-1)
 
 
-def laplace_parameters(contexts: torch.Tensor, arm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ARM's (mean, log-scale) for contexts, clamped to the coding table's range."""
-    mean, log_scale = arm(contexts).chunk(2, dim=1)
+def pass_input_layer(arm: nn.Sequential, number: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of the ARM's first layer as pass ``number`` runs it: only its COLUMNS,
+    and the one-hot's column folded into the bias. Differentiable."""
+    first = arm[0]
+    return first.weight[:, COLUMNS[number]], first.bias + first.weight[:, ONE_HOT + number]
+
+
+def laplace_parameters(
+    contexts: torch.Tensor, arm: nn.Sequential, number: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ARM's (mean, log-scale) for pass ``number``'s contexts, clamped to the coding
+    table's range."""
+    hidden = F.linear(contexts, *pass_input_layer(arm, number))
+    mean, log_scale = arm[1:](hidden).unbind(dim=-1)
     return mean, log_scale.clamp(LOG_SCALE_LOW, LOG_SCALE_HIGH)
 
 
-def grid_bits(latent: torch.Tensor, coarser: torch.Tensor | None, arm: nn.Module) -> torch.Tensor:
+def grid_bits(
+    latent: torch.Tensor, coarser: torch.Tensor | None, arm: nn.Sequential
+) -> torch.Tensor:
     """-log2 of the probability of a grid's (quantized or noisy) values under the ARM's
     Laplace distributions, each integrated over its value's unit interval."""
     total = latent.new_zeros(())
     for number in range(len(PASSES)):
-        values = pass_view(latent, number)
+        values = pass_view(latent, number)[0, 0]
         if values.numel():
-            mean, log_scale = laplace_parameters(pass_contexts(latent, coarser, number), arm)
+            contexts = pass_contexts(latent, coarser, number)
+            mean, log_scale = laplace_parameters(contexts, arm, number)
             total = total + laplace_bits(values, mean, torch.exp(log_scale))
     return total
 

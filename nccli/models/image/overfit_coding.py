@@ -30,6 +30,7 @@ from nccli.models.image.overfit import (
     OverfitModel,
     grid_bits,
     pass_contexts,
+    pass_input_layer,
     pass_view,
     with_coarser,
 )
@@ -168,13 +169,13 @@ def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
 
 def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
     """Range-code integer latent grids (finest first) pass by pass, in decoding order."""
-    exact = ExactSequential(arm)
+    exact = _exact_passes(arm)
     encoder = coder.QueueEncoder(laplace_table())
     for latent, coarser in with_coarser([grid.cpu() for grid in latents]):
         for number in range(len(PASSES)):
             values = pass_view(latent, number)
             if values.numel():
-                rows, bases = _rows(exact, pass_contexts(latent, coarser, number))
+                rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
                 encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
     return encoder.finish()
 
@@ -183,14 +184,14 @@ def decode_latents(
     data: bytes, sizes: list[tuple[int, int]], arm: nn.Sequential
 ) -> list[torch.Tensor]:
     """Invert encode_latents given each grid's (height, width), finest first."""
-    exact = ExactSequential(arm)
+    exact = _exact_passes(arm)
     decoder = coder.QueueDecoder(data, laplace_table())
     latents = [torch.zeros(1, 1, h, w, dtype=torch.float64) for h, w in sizes]
     for latent, coarser in with_coarser(latents):
         for number in range(len(PASSES)):
             view = pass_view(latent, number)
             if view.numel():
-                rows, bases = _rows(exact, pass_contexts(latent, coarser, number))
+                rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
                 values = decoder.decode(rows) + bases
                 if np.abs(values).max() > LATENT_LIMIT:
                     raise InvalidInputError("nc-overfit latent data is damaged")
@@ -199,6 +200,19 @@ def decode_latents(
     return [latent.float() for latent in latents]
 
 
+@torch.no_grad()
+def _exact_passes(arm: nn.Sequential) -> list[ExactSequential]:
+    """The ARM on the integer path, once per pass (each with its own input layer)."""
+    passes = []
+    for number in range(len(PASSES)):
+        weight, bias = pass_input_layer(arm, number)
+        first = nn.Linear(weight.shape[1], weight.shape[0]).to(weight)
+        first.weight.copy_(weight)
+        first.bias.copy_(bias)
+        passes.append(ExactSequential(nn.Sequential(first, *arm[1:])))
+    return passes
+
+
 def _rows(exact: ExactSequential, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    mean, log_scale = exact(contexts).chunk(2, dim=1)
+    mean, log_scale = exact(contexts).unbind(dim=-1)
     return rows_and_bases(mean, log_scale)
