@@ -42,6 +42,7 @@ CASES = {
     "image-v1-jpeg-rgb8": ("jpeg", "rgb8", {"quality": 60}),
     "image-v1-avif-rgb8": ("avif", "rgb8", {"quality": 50}),
     "image-v1-jpeg2000-rgb8": ("jpeg2000", "rgb8", {"quality": 35}),
+    "image-v1-nc-overfit-v1-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
 }
 
 

@@ -18,6 +18,7 @@ from nccli.models.image.overfit import (
     OverfitModel,
     evaluate,
     fit,
+    full_contexts,
     laplace_bits,
     laplace_parameters,
     pass_contexts,
@@ -52,10 +53,12 @@ def test_a_pass_runs_the_arm_on_its_own_columns(number):
     """Same output as the whole ARM on the full context: hidden neighbours zero, one-hot set."""
     arm = OverfitModel(8, 8, seed=3).arm
     contexts = torch.randn(3, 4, len(COLUMNS[number]))
-    full = torch.zeros(3, 4, CONTEXT_SIZE)
-    full[..., list(COLUMNS[number])] = contexts
-    full[..., ONE_HOT + number] = 1
     mean, log_scale = laplace_parameters(contexts, arm, number)
+    full = full_contexts(contexts, number)
+    assert full.shape == (3, 4, CONTEXT_SIZE) and torch.equal(full[..., COLUMNS[number]], contexts)
+    assert full[..., ONE_HOT + number].eq(1).all()
+    others = [i for i in range(ONE_HOT) if i not in COLUMNS[number]]
+    assert not full[..., others].any() and full[..., ONE_HOT:].sum() == 3 * 4
     expected_mean, expected_log_scale = arm(full).unbind(dim=-1)
     torch.testing.assert_close(mean, expected_mean)
     torch.testing.assert_close(log_scale, expected_log_scale.clamp(-4.5, 4.5))

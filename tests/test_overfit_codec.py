@@ -93,6 +93,28 @@ def test_latents_decode_identically_whatever_the_threads_and_float_noise(small):
         assert torch.equal(a, expected) and torch.equal(b, expected)
 
 
+def test_all_zero_grids_are_flagged_and_skipped(small):
+    model, _ = _fitted(small)
+    latents = overfit_coding.latent_integers(model)
+    sizes = [tuple(latent.shape[-2:]) for latent in latents]
+    latents[0].zero_()
+    latents[2].zero_()
+    data = overfit_coding.encode_latents(latents, model.arm)
+    assert data[0] == sum(1 << i for i, grid in enumerate(latents) if grid.any())
+    assert data[0] & 0b101 == 0 and data[0] != 0
+    decoded = overfit_coding.decode_latents(data, sizes, model.arm)
+    assert all(torch.equal(a, b) for a, b in zip(decoded, latents, strict=True))
+    every_grid_coded = overfit_coding.encode_latents(
+        overfit_coding.latent_integers(model), model.arm
+    )
+    assert len(data) < len(every_grid_coded)
+    for flags in (bytes([1 << len(latents)]), b""):  # a grid that does not exist; no flags
+        with pytest.raises(InvalidInputError, match="damaged"):
+            overfit_coding.decode_latents(flags + data[1:], sizes, model.arm)
+    with pytest.raises(InvalidInputError, match="format 3"):
+        overfit_coding.decode_latents(data, sizes, model.arm, version=3)
+
+
 def test_parameters_round_trip_exactly(small):
     model, steps = _fitted(small)
     data = overfit_coding.encode_parameters(model, steps)

@@ -76,7 +76,7 @@ def grid_count(height: int, width: int) -> int:
 class OverfitCodec(Codec):
     name = "nc-overfit"
     modality = "image"
-    version = 1
+    version = 2  # 2: per-pass ARM input layers and grid flags (version 1 still decodes)
     description = "image codec fitted to each image at encode time (no trained weights)"
     params = (QUALITY, EFFORT, SEED)
     rate_param = "quality"
@@ -140,7 +140,7 @@ class OverfitCodec(Codec):
         model = overfit.OverfitModel(height, width, shape)
         overfit_coding.decode_parameters(chunks[0], model, steps)
         sizes = overfit.grid_sizes(height, width, shape.grids)
-        latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
+        latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm, header.codec_version)
         with torch.no_grad():
             decoded = model.synthesize(latents).clamp(0, 1)
         out = torch.round(decoded * 255).to(torch.uint8).permute(1, 2, 0).numpy()

@@ -181,6 +181,15 @@ def pass_input_layer(arm: nn.Sequential, number: int) -> tuple[torch.Tensor, tor
     return first.weight[:, COLUMNS[number]], first.bias + first.weight[:, ONE_HOT + number]
 
 
+def full_contexts(contexts: torch.Tensor, number: int) -> torch.Tensor:
+    """Pass ``number``'s contexts as the whole ARM reads them (CONTEXT_SIZE wide): hidden
+    neighbours zero, the pass one-hot set."""
+    full = contexts.new_zeros(*contexts.shape[:-1], CONTEXT_SIZE)
+    full[..., list(COLUMNS[number])] = contexts
+    full[..., ONE_HOT + number] = 1
+    return full
+
+
 def laplace_parameters(
     contexts: torch.Tensor, arm: nn.Sequential, number: int
 ) -> tuple[torch.Tensor, torch.Tensor]:

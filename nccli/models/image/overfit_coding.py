@@ -4,16 +4,19 @@ Parameters: each group (ARM weights, ARM biases, synthesis weights, synthesis bi
 on a grid of 2**-exponent, and the integers are coded with one zero-mean Laplace row of the
 fixed table per group (the row's scale index travels as one byte).
 
-Latents: coarsest grid first, each grid in the model's four passes; every pass is one batch
-for constriction's range coder, with rows from the ARM run on nccli.models.exact's integer
-path over what is already decoded. Nothing the decoder depends on is a float computed on
-its own side, so decoding gives the same latents on every machine, whatever the device,
-thread count or BLAS (DESIGN.md, Determinism).
+Latents: a byte of flags (which grids hold any non-zero value: the others are neither coded
+nor run through the ARM), then coarsest grid first, each grid in the model's four passes;
+every pass is one batch for constriction's range coder, with rows from the ARM run on
+nccli.models.exact's integer path over what is already decoded. Nothing the decoder
+depends on is a float computed on its own side, so decoding gives the same latents on every
+machine, whatever the device, thread count or BLAS (DESIGN.md, Determinism).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -28,6 +31,7 @@ from nccli.models.image.overfit import (
     LATENT_LIMIT,
     PASSES,
     OverfitModel,
+    full_contexts,
     grid_bits,
     pass_contexts,
     pass_input_layer,
@@ -35,6 +39,8 @@ from nccli.models.image.overfit import (
     with_coarser,
 )
 
+#: The latent bitstream's format (1: nc-overfit version 1's).
+LATENT_FORMAT = 2
 #: Parameter groups, each with its own quantization step, in bitstream order.
 GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
 #: Quantization steps are 2**-exponent with an exponent in this range.
@@ -168,29 +174,43 @@ def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
 
 
 def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
-    """Range-code integer latent grids (finest first) pass by pass, in decoding order."""
-    exact = _exact_passes(arm)
+    """A byte with bit i set when grid i (finest first) holds a non-zero latent, then the
+    range-coded passes of those grids, in decoding order (format version 2)."""
+    exact = _exact_passes(arm, LATENT_FORMAT)
     encoder = coder.QueueEncoder(laplace_table())
-    for latent, coarser in with_coarser([grid.cpu() for grid in latents]):
+    grids = [grid.cpu() for grid in latents]
+    coded = [bool(grid.any()) for grid in grids]
+    for index, (latent, coarser) in zip(
+        reversed(range(len(grids))), with_coarser(grids), strict=True
+    ):
         for number in range(len(PASSES)):
             values = pass_view(latent, number)
-            if values.numel():
+            if coded[index] and values.numel():
                 rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
                 encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
-    return encoder.finish()
+    return bytes([sum(1 << i for i, flag in enumerate(coded) if flag)]) + encoder.finish()
 
 
 def decode_latents(
-    data: bytes, sizes: list[tuple[int, int]], arm: nn.Sequential
+    data: bytes, sizes: list[tuple[int, int]], arm: nn.Sequential, version: int = LATENT_FORMAT
 ) -> list[torch.Tensor]:
-    """Invert encode_latents given each grid's (height, width), finest first."""
-    exact = _exact_passes(arm)
+    """Invert encode_latents given each grid's (height, width), finest first; ``version``
+    1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts)."""
+    exact = _exact_passes(arm, version)
+    if version == 1:
+        coded = [True] * len(sizes)
+    elif not data or data[0] >> len(sizes):
+        raise InvalidInputError("nc-overfit latent data is damaged")
+    else:
+        coded, data = [bool(data[0] >> i & 1) for i in range(len(sizes))], data[1:]
     decoder = coder.QueueDecoder(data, laplace_table())
     latents = [torch.zeros(1, 1, h, w, dtype=torch.float64) for h, w in sizes]
-    for latent, coarser in with_coarser(latents):
+    for index, (latent, coarser) in zip(
+        reversed(range(len(sizes))), with_coarser(latents), strict=True
+    ):
         for number in range(len(PASSES)):
             view = pass_view(latent, number)
-            if view.numel():
+            if coded[index] and view.numel():
                 rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
                 values = decoder.decode(rows) + bases
                 if np.abs(values).max() > LATENT_LIMIT:
@@ -201,8 +221,14 @@ def decode_latents(
 
 
 @torch.no_grad()
-def _exact_passes(arm: nn.Sequential) -> list[ExactSequential]:
-    """The ARM on the integer path, once per pass (each with its own input layer)."""
+def _exact_passes(arm: nn.Sequential, version: int) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+    """Per pass, the ARM on the integer path: contexts -> (..., 2). Version 2 gives each pass
+    its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
+    if version == 1:
+        whole = ExactSequential(arm)
+        return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
+    if version != LATENT_FORMAT:
+        raise InvalidInputError(f"nc-overfit latent format {version} is unknown")
     passes = []
     for number in range(len(PASSES)):
         weight, bias = pass_input_layer(arm, number)
@@ -213,6 +239,12 @@ def _exact_passes(arm: nn.Sequential) -> list[ExactSequential]:
     return passes
 
 
-def _rows(exact: ExactSequential, contexts: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def _on_full_contexts(whole: ExactSequential, number: int, contexts: torch.Tensor) -> torch.Tensor:
+    return whole(full_contexts(contexts, number))
+
+
+def _rows(
+    exact: Callable[[torch.Tensor], torch.Tensor], contexts: torch.Tensor
+) -> tuple[np.ndarray, np.ndarray]:
     mean, log_scale = exact(contexts).unbind(dim=-1)
     return rows_and_bases(mean, log_scale)
