@@ -37,9 +37,13 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
     overfit_coding.decode_parameters(chunks[0], model, steps)
     sizes = overfit.grid_sizes(image.height, image.width, shape.grids)
     latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
-    with torch.no_grad():
-        estimate = float(
-            sum(overfit.grid_bits(g, c, model.arm) for g, c in overfit.with_coarser(latents))
+    with torch.no_grad():  # the grids the file codes (the others are one flag bit each)
+        estimate = 8 + float(
+            sum(
+                overfit.grid_bits(grid, coarser, model.arm)
+                for grid, coarser in overfit.with_coarser(latents)
+                if grid.any()
+            )
         )
     whole = median_seconds(lambda: api.decode(data), repeat)
     entropy = median_seconds(

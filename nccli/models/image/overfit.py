@@ -132,8 +132,8 @@ def _arm(hidden: int) -> nn.Sequential:
 def _synthesis(grids: int, hidden: int) -> nn.Sequential:
     """Stacked upsampled grids -> RGB."""
     return nn.Sequential(
-        nn.Conv2d(grids, hidden, 1), nn.ReLU(),
-        nn.Conv2d(hidden, hidden, 1), nn.ReLU(),
+        nn.Conv2d(grids, hidden, 1), nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, hidden, 1), nn.ReLU(inplace=True),
         nn.Conv2d(hidden, 3, 3, padding=1, padding_mode="replicate"),
     )  # fmt: skip
 

@@ -1,0 +1,141 @@
+"""Rate-distortion and encode time of nc-overfit beside nc-photo and Pillow's codecs.
+
+    python scripts/rd_overfit.py [--photos data/photos/validation] [--limit N]
+        [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results]
+
+Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
+each effort and quality, timing every encode and decode on this machine's device (CUDA when
+there is one, else the CPU; --device as for nccli), and runs nc-photo, JPEG, WebP, AVIF and
+JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All rates are
+real .ncc file sizes. Writes OUT/overfit-rd.json (every row) and OUT/overfit-rd.md: BD-rates
+(PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, mean bpp, PSNR
+and encode/decode seconds per setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from nccli import api
+from nccli.codecs.device import ENVIRONMENT, select, torch_device
+from nccli.evaluation.bd import bd_rates
+from nccli.evaluation.gates import Summary, summarize
+from nccli.evaluation.runner import Row, run_all
+from nccli.evaluation.sweep import codec_tasks
+from nccli.media.image import read_image
+from nccli.metrics.image import ms_ssim, psnr
+
+ROOT = Path(__file__).resolve().parents[1]
+CODEC = "nc-overfit"
+OTHERS = ("nc-photo", "webp", "jpeg", "avif", "jpeg2000")
+METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM"}
+
+
+def overfit_row(photo: Path, effort: str, quality: float) -> tuple[Row, float, float]:
+    """One nc-overfit encoding of a photo, measured: (row, encode seconds, decode seconds).
+    The row's codec names the effort, so that each effort is a curve of its own."""
+    image = read_image(photo.read_bytes())
+    start = time.perf_counter()
+    data = api.encode(image, CODEC, quality=quality, effort=effort, strip=True)
+    encoded = time.perf_counter()
+    decoded, _ = api.decode(data)
+    decoding = time.perf_counter() - encoded
+    row = Row(str(photo), f"{CODEC} {effort}", request={"quality": quality})
+    row.bytes = len(data)
+    row.bpp = len(data) * 8 / (image.width * image.height)
+    row.psnr = psnr(image.pixels, decoded)
+    row.ms_ssim = ms_ssim(image.pixels, decoded)
+    return row, encoded - start, decoding
+
+
+def markdown(
+    summaries: list[Summary], bd: dict[str, list], times: dict[str, list[float]], device: str
+) -> str:
+    lines = [
+        "# nc-overfit: rate-distortion and encode time",
+        "",
+        f"Made by `python scripts/rd_overfit.py` on {time.strftime('%Y-%m-%d')} ({device},",
+        f"{torch.get_num_threads()} threads): {summaries[0].files} validation photos of",
+        "`scripts/data/photos.py` (768x512), real file sizes.",
+        "",
+        "## BD-rate of nc-overfit (negative: fewer bits at equal quality)",
+        "",
+        "| effort | anchor | " + " | ".join(METRICS.values()) + " |",
+        "|---|---|" + "---:|" * len(METRICS),
+    ]
+    for anchor, entries in bd.items():
+        for codec in sorted({e.codec for e in entries if e.codec.startswith(CODEC)}):
+            cells = []
+            for metric in METRICS:
+                entry = next(e for e in entries if e.codec == codec and e.metric == metric)
+                cells.append(f"{entry.bd_rate:+.1f} %" if entry.bd_rate is not None else entry.note)
+            lines.append(f"| {codec.split()[-1]} | {anchor} | " + " | ".join(cells) + " |")
+    lines += ["", "## Means per setting", ""]
+    lines += ["| setting | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |"]
+    lines += ["|---|---:|---:|---:|---:|---:|"]
+    for s in summaries:
+        m = s.means
+        spent = times.get(s.setting)
+        seconds = f"{spent[0]:.1f} | {spent[1]:.3f}" if spent else "- | -"
+        lines.append(
+            f"| {s.setting} | {m['bpp']:.4f} | {m['psnr']:.2f} | {m['ms_ssim']:.5f} | {seconds} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=Path, default=ROOT / "data" / "photos" / "validation")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--efforts", nargs="+", default=["fast", "default"])
+    parser.add_argument("--qualities", type=float, nargs="+", default=[1, 3, 5, 7])
+    parser.add_argument("--device", default=os.environ.get(ENVIRONMENT, "auto"))
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    args = parser.parse_args()
+    select(args.device)
+    photos = sorted(args.photos.glob("*.png"))[: args.limit]
+    if not photos:
+        raise SystemExit(f"no PNG photos in {args.photos}: run scripts/data/photos.py first")
+    rows, times = [], {}
+    for effort in args.efforts:
+        for quality in args.qualities:
+            spent = []
+            for photo in photos:
+                row, encoding, decoding = overfit_row(photo, effort, quality)
+                print(f"{row.setting} {photo.name}: {row.bpp:.4f} bpp {row.psnr:.2f} dB, "
+                      f"encode {encoding:.0f} s, decode {decoding:.3f} s", flush=True)  # fmt: skip
+                rows.append(row)
+                spent.append((encoding, decoding))
+            times[rows[-1].setting] = [sum(s) / len(s) for s in zip(*spent, strict=True)]
+    anchors = run_all(codec_tasks(photos, list(OTHERS), {}, sweep=True))
+    failed = [row for row in anchors if row.error]
+    if failed:
+        raise SystemExit(f"{len(failed)} encodings failed, first: {failed[0].error}")
+    rows += anchors
+    summaries = summarize(rows)
+    bd = {anchor: bd_rates(summaries, anchor) for anchor in OTHERS}
+    device = str(torch_device())
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "photos": [p.name for p in photos],
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "results": [row.to_dict() for row in rows],
+        "seconds": times,
+        "summary": [asdict(s) for s in summaries],
+        "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
+    }
+    (args.out / "overfit-rd.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "overfit-rd.md").write_text(markdown(summaries, bd, times, device))
+    print((args.out / "overfit-rd.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
