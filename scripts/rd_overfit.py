@@ -25,7 +25,7 @@ import torch
 
 from nccli import api
 from nccli.codecs.device import ENVIRONMENT, select, torch_device
-from nccli.evaluation.bd import bd_rates
+from nccli.evaluation.bd import bd_cells, bd_rates
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
@@ -72,10 +72,7 @@ def markdown(
     ]
     for anchor, entries in bd.items():
         for codec in sorted({e.codec for e in entries if e.codec.startswith(CODEC)}):
-            cells = []
-            for metric in METRICS:
-                entry = next(e for e in entries if e.codec == codec and e.metric == metric)
-                cells.append(f"{entry.bd_rate:+.1f} %" if entry.bd_rate is not None else entry.note)
+            cells = bd_cells(entries, codec, METRICS)
             lines.append(f"| {codec.split()[-1]} | {anchor} | " + " | ".join(cells) + " |")
     lines += ["", "## Means per setting", ""]
     lines += ["| setting | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |"]

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nccli.evaluation.bd import BDEntry, bd_rates
+from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.plot import plot_rd
 from nccli.evaluation.runner import run_all
@@ -96,11 +96,7 @@ def markdown(
         "|---|" + "---:|" * len(METRICS),
     ]
     for anchor, entries in bd.items():
-        cells = []
-        for metric in METRICS:
-            entry = next(e for e in entries if e.codec == CODEC and e.metric == metric)
-            cells.append(f"{entry.bd_rate:+.1f} %" if entry.bd_rate is not None else entry.note)
-        lines.append(f"| {anchor} | " + " | ".join(cells) + " |")
+        lines.append(f"| {anchor} | " + " | ".join(bd_cells(entries, CODEC, METRICS)) + " |")
     lines += ["", "## nc-photo against WebP at each of its rate points (PSNR-RGB)", ""]
     lines += ["| bpp | nc-photo (dB) | WebP at that rate (dB) | better |", "|---:|---:|---:|---|"]
     for p in points:

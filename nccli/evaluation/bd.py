@@ -6,6 +6,7 @@ reported on that negated scale."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from nccli.evaluation.gates import Summary
@@ -25,6 +26,16 @@ class BDEntry:
     high: float | None = None
     overlap: float | None = None
     note: str | None = None
+
+    def text(self, digits: int = 1) -> str:
+        """'+1.2 %', or why there is no value."""
+        return f"{self.bd_rate:+.{digits}f} %" if self.bd_rate is not None else str(self.note)
+
+
+def bd_cells(entries: list[BDEntry], codec: str, metrics: Iterable[str]) -> list[str]:
+    """One codec's BD-rate for each metric, as table cells."""
+    by_metric = {e.metric: e for e in entries if e.codec == codec}
+    return [by_metric[metric].text() for metric in metrics]
 
 
 def bd_rates(summaries: list[Summary], anchor: str) -> list[BDEntry]:

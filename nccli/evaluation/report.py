@@ -82,7 +82,7 @@ def to_markdown(summaries: list[Summary], bd: list[BDEntry]) -> str:
         lines += ["", f"BD-rate against {bd[0].anchor} (negative: fewer bits at equal quality)", ""]
         lines += ["| codec | metric | BD-rate | overlap |", "|---|---|---:|---:|"]
         for entry in bd:
-            value = f"{entry.bd_rate:+.2f} %" if entry.bd_rate is not None else entry.note
+            value = entry.text(digits=2)
             overlap = f"{entry.overlap:.0%}" if entry.overlap is not None else "-"
             lines.append(f"| {entry.codec} | {entry.metric} | {value} | {overlap} |")
     return "\n".join(lines) + "\n"
