@@ -1,15 +1,15 @@
 """Rate-distortion and encode time of nc-overfit beside nc-photo and Pillow's codecs.
 
     python scripts/rd_overfit.py [--photos data/photos/validation] [--limit N]
-        [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results]
+        [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results] [--stem NAME]
 
 Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
 each effort and quality, timing every encode and decode on this machine's device (CUDA when
 there is one, else the CPU; --device as for nccli), and runs nc-photo, JPEG, WebP, AVIF and
 JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All rates are
-real .ncc file sizes. Writes OUT/overfit-rd.json (every row) and OUT/overfit-rd.md: BD-rates
-(PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, mean bpp, PSNR
-and encode/decode seconds per setting.
+real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: overfit-rd):
+BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, mean
+bpp, PSNR and encode/decode seconds per setting.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -58,10 +59,11 @@ def overfit_row(photo: Path, effort: str, quality: float) -> tuple[Row, float, f
 def markdown(
     summaries: list[Summary], bd: dict[str, list], times: dict[str, list[float]], device: str
 ) -> str:
+    command = " ".join(["python scripts/rd_overfit.py", *sys.argv[1:]])
     lines = [
         "# nc-overfit: rate-distortion and encode time",
         "",
-        f"Made by `python scripts/rd_overfit.py` on {time.strftime('%Y-%m-%d')} ({device},",
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')} ({device},",
         f"{torch.get_num_threads()} threads): {summaries[0].files} validation photos of",
         "`scripts/data/photos.py` (768x512), real file sizes.",
         "",
@@ -95,6 +97,9 @@ def main() -> None:
     parser.add_argument("--qualities", type=float, nargs="+", default=[1, 3, 5, 7])
     parser.add_argument("--device", default=os.environ.get(ENVIRONMENT, "auto"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
+    parser.add_argument(
+        "--stem", default="overfit-rd", help="report file names: NAME.json, NAME.md"
+    )
     args = parser.parse_args()
     select(args.device)
     photos = sorted(args.photos.glob("*.png"))[: args.limit]
@@ -129,9 +134,9 @@ def main() -> None:
         "summary": [asdict(s) for s in summaries],
         "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
     }
-    (args.out / "overfit-rd.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "overfit-rd.md").write_text(markdown(summaries, bd, times, device))
-    print((args.out / "overfit-rd.md").read_text())
+    (args.out / f"{args.stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, times, device))
+    print((args.out / f"{args.stem}.md").read_text())
 
 
 if __name__ == "__main__":
