@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from nccli import api
+from nccli.codecs.image.overfit import read_model
 from nccli.container import loads
 from nccli.evaluation.bench import median_seconds
 from nccli.media.image import read_image
@@ -31,12 +32,8 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
     torch.set_num_threads(1)
     parsed = loads(data)
     chunks = [chunk.payload for chunk in parsed.chunks if chunk.type == b"DATA"]
-    shape = overfit.OverfitShape(*parsed.header.fields["shape"])
-    model = overfit.OverfitModel(image.height, image.width, shape)
-    steps = overfit_coding.ParameterSteps(tuple(parsed.header.fields["exponents"]))
-    overfit_coding.decode_parameters(chunks[0], model, steps)
-    sizes = overfit.grid_sizes(image.height, image.width, shape.grids)
-    latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm)
+    model, latents = read_model(parsed.header, chunks)
+    sizes = [tuple(latent.shape[-2:]) for latent in latents]
     with torch.no_grad():  # the grids the file codes (the others are one flag bit each)
         estimate = 8 + float(
             sum(

@@ -16,7 +16,7 @@ from conftest import PHOTO
 
 from nccli import api
 from nccli.codecs.base import get_codec
-from nccli.codecs.image.overfit import EFFORTS, fitting_steps, grid_count
+from nccli.codecs.image.overfit import EFFORTS, fitting_steps, grid_count, quality_latent_step
 from nccli.codecs.progress import reporting
 from nccli.container import loads
 from nccli.entropy.laplace import MEAN_STEPS, SCALES, laplace_table, rows_and_bases
@@ -59,10 +59,15 @@ def test_quality_trades_rate_for_fidelity(small, encoded):
     assert psnr(api.decode(low)[0], small) < psnr(api.decode(encoded)[0], small)
 
 
-def test_the_header_carries_shape_and_steps(encoded):
+def test_the_header_carries_shape_steps_and_latent_step(encoded):
     fields = loads(encoded).header.fields
     assert fields["shape"] == [grid_count(48, 64), 16, 24]
     assert len(fields["exponents"]) == len(overfit_coding.GROUPS)
+    assert fields["latent_step"] == quality_latent_step(6) == 2 ** (-5 / 3)
+
+
+def test_the_latent_step_halves_every_three_qualities():
+    assert [quality_latent_step(q) for q in (1, 4, 7)] == [1.0, 0.5, 0.25]
 
 
 def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:
@@ -197,7 +202,15 @@ def test_damaged_payloads_are_invalid_input(encoded):
         codec.decode(parsed.header, [chunks[0][:3], chunks[1]])
     with pytest.raises(InvalidInputError):
         codec.decode(parsed.header, [chunks[0], chunks[1] + b"\0"])
-    for bad in ({"shape": [9, 16, 24]}, {"shape": "x"}, {"exponents": [1, 2]}):
+    for bad in (
+        {"shape": [9, 16, 24]},
+        {"shape": "x"},
+        {"exponents": [1, 2]},
+        {"latent_step": 0.0},
+        {"latent_step": 2.0},
+        {"latent_step": 1},
+        {"latent_step": None},
+    ):
         header = dataclasses.replace(parsed.header, fields={**parsed.header.fields, **bad})
         with pytest.raises(InvalidInputError):
             codec.decode(header, chunks)
