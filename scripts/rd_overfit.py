@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from nccli import api
+from nccli.codecs.base import get_codec
 from nccli.codecs.device import ENVIRONMENT, select, torch_device
 from nccli.evaluation.bd import bd_cells, bd_rates
 from nccli.evaluation.gates import Summary, summarize
@@ -63,8 +64,9 @@ def markdown(
     lines = [
         "# nc-overfit: rate-distortion and encode time",
         "",
-        f"Made by `{command}` on {time.strftime('%Y-%m-%d')} ({device},",
-        f"{torch.get_num_threads()} threads): {summaries[0].files} validation photos of",
+        f"Made by `{command}` on {time.strftime('%Y-%m-%d')} (nc-overfit version",
+        f"{get_codec('nc-overfit').version}, {device}, {torch.get_num_threads()} threads):",
+        f"{summaries[0].files} validation photos of",
         "`scripts/data/photos.py` (768x512), real file sizes.",
         "",
         "## BD-rate of nc-overfit (negative: fewer bits at equal quality)",
