@@ -214,6 +214,8 @@ def test_damaged_payloads_are_invalid_input(encoded):
         header = dataclasses.replace(parsed.header, fields={**parsed.header.fields, **bad})
         with pytest.raises(InvalidInputError):
             codec.decode(header, chunks)
+    with pytest.raises(InvalidInputError, match="version 0"):
+        codec.decode(dataclasses.replace(parsed.header, codec_version=0), chunks)
 
 
 def test_an_interrupted_encode_leaves_no_file(tmp_path):
