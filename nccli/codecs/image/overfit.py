@@ -156,6 +156,9 @@ def read_model(header: Header, chunks: list[bytes]) -> tuple[Any, list[Any]]:
     from nccli.models.image import overfit, overfit_coding
 
     version = header.codec_version
+    latent_format = LATENT_FORMATS.get(version)
+    if latent_format is None:
+        raise InvalidInputError(f"nc-overfit version {version} does not exist")
     shape = _shape(header.fields.get("shape"), version)
     exponents = header.fields.get("exponents")
     if not isinstance(exponents, list) or not all(type(e) is int for e in exponents):
@@ -167,9 +170,6 @@ def read_model(header: Header, chunks: list[bytes]) -> tuple[Any, list[Any]]:
     model = overfit.OverfitModel(height, width, shape, latent_step=_latent_step(header))
     overfit_coding.decode_parameters(chunks[0], model, steps)
     sizes = overfit.grid_sizes(height, width, shape.grids)
-    latent_format = LATENT_FORMATS.get(version)
-    if latent_format is None:
-        raise InvalidInputError(f"nc-overfit version {version} does not exist")
     latents = overfit_coding.decode_latents(chunks[1], sizes, model.arm, latent_format)
     return model, latents
 
