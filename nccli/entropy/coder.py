@@ -30,28 +30,25 @@ def encode(symbols: np.ndarray, rows: np.ndarray, table: PmfTable) -> bytes:
     rows = np.asarray(rows, dtype=np.int64).ravel()
     if symbols.shape != rows.shape:
         raise ValueError("symbols and rows differ in size")
-    coded, escapes = [], []
-    for row, members in _groups(rows):
-        coded.append((row, _bins(symbols[members], row, table, escapes)))
+    groups = _Groups(rows, table)
+    escapes: list[bytes] = []
+    bins = groups.bins(symbols, escapes)
     coder = constriction.stream.stack.AnsCoder()
-    for row, index in reversed(coded):  # a stack: the first group decoded goes in last
-        coder.encode_reverse(index, _model(table, row))
+    for row, span in reversed(groups.spans):  # a stack: the first group decoded goes in last
+        coder.encode_reverse(bins[span], _model(table, row))
     return _frame(coder.get_compressed(), escapes)
 
 
 def decode(data: bytes, rows: np.ndarray, table: PmfTable) -> np.ndarray:
     """Invert encode() given the same rows and table; returns symbols in the shape of rows."""
-    shape = np.shape(rows)
-    rows = np.asarray(rows, dtype=np.int64).ravel()
+    groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), table)
     words, position = _unframe(data)
     coder = constriction.stream.stack.AnsCoder(words)
-    symbols = np.empty(len(rows), dtype=np.int64)
-    for row, members in _groups(rows):
-        index = np.asarray(coder.decode(_model(table, row), len(members)), dtype=np.int64)
-        symbols[members], position = _values(index, row, table, data, position)
+    bins = [coder.decode(_model(table, row), span.stop - span.start) for row, span in groups.spans]
+    symbols, position = groups.values(bins, data, position)
     if position != len(data):
         raise InvalidInputError("entropy-coded data has trailing bytes")
-    return symbols.reshape(shape)
+    return symbols.reshape(np.shape(rows))
 
 
 class QueueEncoder:
@@ -65,11 +62,10 @@ class QueueEncoder:
         self.models: dict[int, constriction.stream.model.Categorical] = {}
 
     def encode(self, symbols: np.ndarray, rows: np.ndarray) -> None:
-        symbols = np.asarray(symbols, dtype=np.int64).ravel()
-        rows = np.asarray(rows, dtype=np.int64).ravel()
-        for row, members in _groups(rows):
-            index = _bins(symbols[members], row, self.table, self.escapes)
-            self.coder.encode(index, _cached_model(self.models, self.table, row))
+        groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
+        bins = groups.bins(np.asarray(symbols, dtype=np.int64).ravel(), self.escapes)
+        for row, span in groups.spans:
+            self.coder.encode(bins[span], _cached_model(self.models, self.table, row))
 
     def finish(self) -> bytes:
         return _frame(self.coder.get_compressed(), self.escapes)
@@ -85,16 +81,13 @@ class QueueDecoder:
         self.models: dict[int, constriction.stream.model.Categorical] = {}
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
-        shape = np.shape(rows)
-        rows = np.asarray(rows, dtype=np.int64).ravel()
-        symbols = np.empty(len(rows), dtype=np.int64)
-        for row, members in _groups(rows):
-            model = _cached_model(self.models, self.table, row)
-            index = np.asarray(self.coder.decode(model, len(members)), dtype=np.int64)
-            symbols[members], self.position = _values(
-                index, row, self.table, self.data, self.position
-            )
-        return symbols.reshape(shape)
+        groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
+        bins = [
+            self.coder.decode(_cached_model(self.models, self.table, row), span.stop - span.start)
+            for row, span in groups.spans
+        ]
+        symbols, self.position = groups.values(bins, self.data, self.position)
+        return symbols.reshape(np.shape(rows))
 
     def finish(self) -> None:
         """Check that the whole payload was used."""
@@ -102,25 +95,42 @@ class QueueDecoder:
             raise InvalidInputError("entropy-coded data has trailing bytes")
 
 
-def _bins(symbols: np.ndarray, row: int, table: PmfTable, escapes: list[bytes]) -> np.ndarray:
-    """Each symbol's bin in its row; symbols outside it take the escape bin, their values
-    go to ``escapes`` as zigzag varints."""
-    index = symbols - table.offsets[row]
-    escape_bin = table.lengths[row] - 1
-    outside = (index < 0) | (index >= escape_bin)
-    escapes.extend(varint.encode(varint.zigzag(int(v))) for v in symbols[outside])
-    return np.where(outside, escape_bin, index).astype(np.int32)
+class _Groups:
+    """A batch in coding order: symbols grouped by table row (rows increasing), each group
+    in position order. ``spans`` holds each group's (row, slice of the coding order)."""
 
+    def __init__(self, rows: np.ndarray, table: PmfTable) -> None:
+        self.order = np.argsort(rows, kind="stable")
+        ordered = rows[self.order]
+        unique, starts = np.unique(ordered, return_index=True)
+        stops = [*starts[1:], len(rows)] if len(rows) else []
+        self.spans = [
+            (int(row), slice(int(start), int(stop)))
+            for row, start, stop in zip(unique, starts, stops, strict=True)
+        ]
+        self.offsets = table.offsets[ordered]
+        self.escape_bins = table.lengths[ordered] - 1
 
-def _values(
-    index: np.ndarray, row: int, table: PmfTable, data: bytes, position: int
-) -> tuple[np.ndarray, int]:
-    """Symbols from decoded bins, escaped ones read from data at position; new position."""
-    values = index + table.offsets[row]
-    for i in np.flatnonzero(index == table.lengths[row] - 1):
-        encoded, position = _read_varint(data, position)
-        values[i] = varint.unzigzag(encoded)
-    return values, position
+    def bins(self, symbols: np.ndarray, escapes: list[bytes]) -> np.ndarray:
+        """Each symbol's bin in its row, in coding order; symbols outside their row take the
+        escape bin, their values go to ``escapes`` as zigzag varints."""
+        ordered = symbols[self.order]
+        index = ordered - self.offsets
+        outside = (index < 0) | (index >= self.escape_bins)
+        escapes.extend(varint.encode(varint.zigzag(int(v))) for v in ordered[outside])
+        return np.where(outside, self.escape_bins, index).astype(np.int32)
+
+    def values(self, bins: list[np.ndarray], data: bytes, position: int) -> tuple[np.ndarray, int]:
+        """Symbols (in position order) from each group's decoded bins, escaped ones read from
+        ``data`` at ``position``; and the position after them."""
+        decoded = np.concatenate([np.empty(0, dtype=np.int64), *bins])
+        ordered = decoded + self.offsets
+        for i in np.flatnonzero(decoded == self.escape_bins):
+            encoded, position = _read_varint(data, position)
+            ordered[i] = varint.unzigzag(encoded)
+        symbols = np.empty_like(ordered)
+        symbols[self.order] = ordered
+        return symbols, position
 
 
 def _frame(words: np.ndarray, escapes: list[bytes]) -> bytes:
@@ -135,16 +145,6 @@ def _unframe(data: bytes) -> tuple[np.ndarray, int]:
         raise InvalidInputError("entropy-coded data is truncated")
     words = np.frombuffer(data[position : position + length], dtype="<u4").astype(np.uint32)
     return words, position + length
-
-
-def _groups(rows: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(row, positions using it) for each distinct row, in increasing row order."""
-    if len(rows) == 0:
-        return []
-    order = np.argsort(rows, kind="stable")
-    unique, starts = np.unique(rows[order], return_index=True)
-    bounds = [*starts[1:], len(rows)]
-    return [(int(r), order[s:e]) for r, s, e in zip(unique, starts, bounds, strict=True)]
 
 
 def _cached_model(
