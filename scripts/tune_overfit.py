@@ -1,0 +1,125 @@
+"""nc-overfit fitting choices compared on crops: the measurements behind its settings.
+
+    python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
+        [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly] [--seeds 0 1] [--jobs 2]
+
+Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
+for every quality, seed and setting, one torch thread per fit and --jobs fits at a time, and
+prints each fit's final estimated bpp, PSNR and loss (bpp + lambda * 255^2 * MSE of the
+rounded model, as fitting weighs them; lower is better), then each setting's summed loss per
+quality. A setting is a latent step (default: the quality's own), a latent learning rate and
+a noise share; every combination of the values given is run. The network parameters' bits
+are not in the loss (about the same for every setting).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nccli.codecs.image.overfit import quality_lambda, quality_latent_step
+from nccli.media.image import read_image
+from nccli.models.image import overfit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """One fit to run: a crop, a quality, a seed and the setting under test."""
+
+    photo: Path
+    crop: tuple[int, int]
+    quality: float
+    seed: int
+    steps: int
+    latent_step: float | None
+    latent_learning_rate: float
+    noise_share: float
+
+    @property
+    def setting(self) -> str:
+        step = "quality's" if self.latent_step is None else f"{self.latent_step:g}"
+        return f"step {step}, latent lr {self.latent_learning_rate:g}, noise {self.noise_share:g}"
+
+
+def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
+    """The photo's centre height x width pixels as 3 x H x W floats in [0, 1]."""
+    pixels = np.asarray(read_image(photo.read_bytes()).pixels)
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise SystemExit(f"{photo}: an RGB photo is needed")
+    if pixels.shape[0] < height or pixels.shape[1] < width:
+        raise SystemExit(f"{photo}: smaller than the {height}x{width} crop")
+    top, left = (pixels.shape[0] - height) // 2, (pixels.shape[1] - width) // 2
+    crop = pixels[top : top + height, left : left + width]
+    return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
+
+
+def run(fit: Fit) -> tuple[Fit, overfit.FitReport, float]:
+    """Fit one crop on one thread: (the fit, its final report, its loss)."""
+    torch.set_num_threads(1)
+    image = centre_crop(fit.photo, *fit.crop)
+    lam = quality_lambda(fit.quality)
+    step = quality_latent_step(fit.quality) if fit.latent_step is None else fit.latent_step
+    model = overfit.OverfitModel(*fit.crop, seed=fit.seed, latent_step=step)
+    report = overfit.fit(
+        model, image, lam, fit.steps,
+        seed=fit.seed,
+        latent_learning_rate=fit.latent_learning_rate,
+        noise_share=fit.noise_share,
+    )  # fmt: skip
+    return fit, report, report.bpp + lam * 255**2 * 10 ** (-report.psnr / 10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--photos", nargs="+", default=["plasma-ColorfulCups", "lomiri-Dragonfly_by_Bolly"]
+    )
+    parser.add_argument("--folder", type=Path, default=ROOT / "data/photos/validation")
+    parser.add_argument("--crop", type=int, nargs=2, default=(256, 384), metavar=("H", "W"))
+    parser.add_argument("--qualities", type=float, nargs="+", default=[4.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--latent-steps", type=float, nargs="+", default=[None])
+    parser.add_argument("--latent-lrs", type=float, nargs="+", default=[0.4])
+    parser.add_argument("--noise-shares", type=float, nargs="+", default=[0.7])
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    photos = [args.folder / f"{name}.png" for name in args.photos]
+    for photo in photos:
+        if not photo.is_file():
+            raise SystemExit(f"{photo} is missing: run scripts/data/photos.py first")
+    fits = [
+        Fit(photo, tuple(args.crop), quality, seed, args.steps, step, lr, share)
+        for quality, step, lr, share, photo, seed in itertools.product(
+            args.qualities,
+            args.latent_steps,
+            args.latent_lrs,
+            args.noise_shares,
+            photos,
+            args.seeds,
+        )
+    ]
+    totals: dict[tuple[float, str], float] = {}
+    with ProcessPoolExecutor(args.jobs) as pool:
+        for fit, report, loss in pool.map(run, fits):
+            key = (fit.quality, fit.setting)
+            totals[key] = totals.get(key, 0.0) + loss
+            print(
+                f"quality {fit.quality:g}, {fit.setting}: {fit.photo.stem} seed {fit.seed}: "
+                f"{report.bpp:.4f} bpp, {report.psnr:.2f} dB, loss {loss:.4f}",
+                flush=True,
+            )
+    for (quality, setting), total in totals.items():
+        print(f"quality {quality:g}, {setting}: summed loss {total:.3f}")
+
+
+if __name__ == "__main__":
+    main()
