@@ -23,6 +23,9 @@ ACTIVATION_BITS = 12
 ACTIVATION_LIMIT_BITS = 24
 #: Weights are scaled per output channel so that the largest magnitude fits in this many bits.
 WEIGHT_BITS = 15
+#: Linear stacks run on this many rows at a time: their activations stay in the CPU's cache
+#: (decoding nc-overfit's latents took 30 % less time than in one piece).
+ROWS_PER_CHUNK = 1 << 14
 #: products < 2**(24 + 15) and at most 2**13 of them per output: sums stay below 2**53.
 MAX_TERMS = 1 << 13
 
@@ -47,9 +50,17 @@ class ExactSequential:
 
     def __init__(self, network: nn.Sequential) -> None:
         self.layers = [_convert(module) for module in _flatten(network)]
+        self.rowwise = all(layer.kind in ("linear", "relu", "leaky") for layer in self.layers)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate on float input (quantized to the activation grid first); float output."""
+        """Evaluate on float input (quantized to the activation grid first); float output.
+        A stack of linear layers runs ROWS_PER_CHUNK rows at a time."""
+        if not self.rowwise:
+            return self._evaluate(x)
+        rows = x.reshape(-1, x.shape[-1]).split(ROWS_PER_CHUNK)
+        return torch.cat([self._evaluate(part) for part in rows]).reshape(*x.shape[:-1], -1)
+
+    def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
         scale = float(1 << ACTIVATION_BITS)
         limit = float(1 << ACTIVATION_LIMIT_BITS)
         a = torch.round(x.to(torch.float64) * scale).clamp_(-limit, limit)
@@ -61,8 +72,10 @@ class ExactSequential:
             elif layer.kind == "shuffle":
                 a = F.pixel_shuffle(a, layer.factor)
             elif layer.kind == "linear":
-                acc = torch.matmul(a, layer.weight.T).add_(layer.bias)
-                a = acc.mul_(layer.shift).round_().clamp_(-limit, limit)
+                rows = a.reshape(-1, a.shape[-1]).T  # outputs x rows: BLAS' fast shape here
+                acc = torch.addmm(layer.bias[:, None], layer.weight, rows)
+                acc = acc.mul_(layer.shift[:, None]).round_().clamp_(-limit, limit)
+                a = acc.T.reshape(*a.shape[:-1], -1)
             else:
                 acc = _conv(a, layer).add_(layer.bias[None, :, None, None])
                 a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-limit, limit)
