@@ -46,8 +46,7 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
     entropy = median_seconds(
         lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), repeat
     )
-    with torch.no_grad():
-        synthesis = median_seconds(lambda: model.synthesize(latents), repeat)
+    synthesis = median_seconds(lambda: overfit.render(model, latents), repeat)
     pixels = image.width * image.height
     print(
         f"{path.name} {image.width}x{image.height}: {len(data) * 8 / pixels:.4f} bpp "

@@ -16,6 +16,7 @@ from nccli.models.image.overfit import (
     ONE_HOT,
     PASSES,
     OverfitModel,
+    OverfitShape,
     evaluate,
     fit,
     full_contexts,
@@ -23,6 +24,7 @@ from nccli.models.image.overfit import (
     laplace_parameters,
     pass_contexts,
     pass_view,
+    render,
 )
 
 
@@ -103,3 +105,20 @@ def test_any_size_and_a_flat_image_stay_finite(height, width):
     report = fit(OverfitModel(height, width), grey, lam=0.01, steps=60)
     assert math.isfinite(report.bpp) and report.bpp >= 0
     assert report.psnr > 40
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (2, 2), (37, 50)])
+def test_the_decoders_synthesis_equals_the_fitted_one(height, width, slope):
+    """render (decoding: zero grids skipped, chunks, edges redone) is synthesize."""
+    shape = OverfitShape(grids=min(3, min(height, width).bit_length()), synthesis_slope=slope)
+    model = OverfitModel(height, width, shape, seed=3, latent_step=0.5)
+    torch.manual_seed(0)
+    latents = [torch.round(4 * torch.randn_like(latent)) for latent in model.latents]
+    latents[0].zero_()  # the finest grid all zero, as at low rates
+    with torch.no_grad():
+        for parameter in model.synthesis.parameters():  # biases too, so that edges matter
+            parameter.copy_(torch.randn_like(parameter))
+        expected = model.synthesize(latents)
+    # the same float sums in another order (weights ~1 here, so sums cancel more than in a fit)
+    torch.testing.assert_close(render(model, latents), expected, rtol=1e-4, atol=1e-4)

@@ -143,9 +143,10 @@ class OverfitCodec(Codec):
     def decode(self, header: Header, chunks: list[bytes]) -> Image:
         import torch
 
+        from nccli.models.image.overfit import render
+
         model, latents = read_model(header, chunks)
-        with torch.no_grad():
-            decoded = model.synthesize(latents).clamp(0, 1)
+        decoded = render(model, latents).clamp(0, 1)
         out = torch.round(decoded * 255).to(torch.uint8).permute(1, 2, 0).numpy()
         return Image(np.ascontiguousarray(out))
 

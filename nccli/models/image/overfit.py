@@ -55,6 +55,8 @@ SYNTHESIS_SLOPE = 0.01
 #: Adam's epsilon for the latents is this over the pixel count (the loss is per pixel, so are
 #: the latents' gradients).
 LATENT_EPSILON_PIXELS = 30.0
+#: The decoder's synthesis (render) runs this many pixels at a time through its 1x1 layers.
+PIXELS_PER_CHUNK = 1 << 14
 
 
 def _visible(number: int) -> tuple[bool, ...]:
@@ -138,6 +140,51 @@ class OverfitModel(nn.Module):
         if self.latent_step != 1:
             stacked = stacked * self.latent_step
         return self.synthesis(stacked)[0] + 0.5
+
+
+@torch.no_grad()
+def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
+    """``model.synthesize(latents)`` for decoding, about twice as fast on a CPU: grids that
+    are all zero are skipped, the latent step is folded into the first layer, the 1x1 layers
+    run PIXELS_PER_CHUNK pixels at a time (their activations stay in cache), and the 3x3
+    layer pads with zeros, its edge rows and columns then redone with replicated borders."""
+    height, width = model.size
+    first, activation, second, _, last = model.synthesis
+    kept = [i for i, latent in enumerate(latents) if latent.any()]
+    stacked = torch.empty(height, width, len(kept))
+    for channel, index in enumerate(kept):
+        latent = latents[index]
+        stacked[..., channel] = (
+            latent[0, 0] if latent.shape[-2:] == (height, width)
+            else F.interpolate(latent, size=(height, width), mode="bicubic")[0, 0]
+        )  # fmt: skip
+    pixels = stacked.view(height * width, len(kept))
+    first_weight = first.weight[:, kept, 0, 0] * model.latent_step
+    second_weight = second.weight[:, :, 0, 0].T
+    hidden = torch.empty(height * width, second_weight.shape[1])
+    slope = activation.negative_slope
+    for start in range(0, height * width, PIXELS_PER_CHUNK):
+        chunk = slice(start, start + PIXELS_PER_CHUNK)
+        inner = F.leaky_relu_(F.linear(pixels[chunk], first_weight, first.bias), slope)
+        F.leaky_relu_(torch.addmm(second.bias, inner, second_weight, out=hidden[chunk]), slope)
+    channels_last = hidden.view(1, height, width, -1).permute(0, 3, 1, 2)
+    return _replicate_conv(channels_last, last)[0] + 0.5
+
+
+def _replicate_conv(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """A 3x3 convolution over replicate-padded x, without padding all of x."""
+    if min(x.shape[-2:]) < 2:
+        return conv(x)
+
+    def redone(strip: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+        return F.conv2d(F.pad(strip, padding, mode="replicate"), conv.weight, conv.bias)
+
+    out = F.conv2d(x, conv.weight, conv.bias, padding=1)
+    out[..., :1, :] = redone(x[..., :2, :], (1, 1, 1, 0))
+    out[..., -1:, :] = redone(x[..., -2:, :], (1, 1, 0, 1))
+    out[..., :1] = redone(x[..., :2], (1, 0, 1, 1))
+    out[..., -1:] = redone(x[..., -2:], (0, 1, 1, 1))
+    return out
 
 
 def _arm(hidden: int) -> nn.Sequential:
