@@ -100,7 +100,8 @@ class _Groups:
     in position order. ``spans`` holds each group's (row, slice of the coding order)."""
 
     def __init__(self, rows: np.ndarray, table: PmfTable) -> None:
-        self.order = np.argsort(rows, kind="stable")
+        narrow = len(table.lengths) <= np.iinfo(np.uint16).max  # stable sorts radix-sort these
+        self.order = np.argsort(rows.astype(np.uint16) if narrow else rows, kind="stable")
         ordered = rows[self.order]
         unique, starts = np.unique(ordered, return_index=True)
         stops = [*starts[1:], len(rows)] if len(rows) else []
