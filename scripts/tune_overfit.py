@@ -5,11 +5,11 @@
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
 for every quality, seed and setting, one torch thread per fit and --jobs fits at a time, and
-prints each fit's final estimated bpp, PSNR and loss (bpp + lambda * 255^2 * MSE of the
-rounded model, as fitting weighs them; lower is better), then each setting's summed loss per
-quality. A setting is a latent step (default: the quality's own), a latent learning rate and
-a noise share; every combination of the values given is run. The network parameters' bits
-are not in the loss (about the same for every setting).
+prints each fit's final bpp (the latents' real coded size), PSNR and loss (bpp + lambda *
+255^2 * MSE of the rounded model, as fitting weighs them; lower is better), then each
+setting's summed loss per quality. A setting is a latent step (default: the quality's own),
+a latent learning rate and a noise share; every combination of the values given is run. The
+network parameters' bits are not in the loss (about the same for every setting).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import torch
 
 from nccli.codecs.image.overfit import quality_lambda, quality_latent_step
 from nccli.media.image import read_image
-from nccli.models.image import overfit
+from nccli.models.image import overfit, overfit_coding
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,8 +61,8 @@ def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
 
 
-def run(fit: Fit) -> tuple[Fit, overfit.FitReport, float]:
-    """Fit one crop on one thread: (the fit, its final report, its loss)."""
+def run(fit: Fit) -> tuple[Fit, float, float, float]:
+    """Fit one crop on one thread: (the fit, its bpp, PSNR and loss)."""
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
     lam = quality_lambda(fit.quality)
@@ -74,7 +74,9 @@ def run(fit: Fit) -> tuple[Fit, overfit.FitReport, float]:
         latent_learning_rate=fit.latent_learning_rate,
         noise_share=fit.noise_share,
     )  # fmt: skip
-    return fit, report, report.bpp + lam * 255**2 * 10 ** (-report.psnr / 10)
+    latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
+    bpp = len(latents) * 8 / (fit.crop[0] * fit.crop[1])
+    return fit, bpp, report.psnr, bpp + lam * 255**2 * 10 ** (-report.psnr / 10)
 
 
 def main() -> None:
@@ -109,12 +111,12 @@ def main() -> None:
     ]
     totals: dict[tuple[float, str], float] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
-        for fit, report, loss in pool.map(run, fits):
+        for fit, bpp, psnr, loss in pool.map(run, fits):
             key = (fit.quality, fit.setting)
             totals[key] = totals.get(key, 0.0) + loss
             print(
                 f"quality {fit.quality:g}, {fit.setting}: {fit.photo.stem} seed {fit.seed}: "
-                f"{report.bpp:.4f} bpp, {report.psnr:.2f} dB, loss {loss:.4f}",
+                f"{bpp:.4f} bpp, {psnr:.2f} dB, loss {loss:.4f}",
                 flush=True,
             )
     for (quality, setting), total in totals.items():
