@@ -130,16 +130,18 @@ class OverfitModel(nn.Module):
 
     def synthesize(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """The image from (quantized) latent grids."""
-        height, width = self.size
-        upsampled = [
-            latent[0, 0] if latent.shape[-2:] == (height, width)
-            else F.interpolate(latent, size=(height, width), mode="bicubic")[0, 0]
-            for latent in latents
-        ]  # fmt: skip
+        upsampled = [upsample(latent, self.size) for latent in latents]
         stacked = torch.stack(upsampled, dim=-1).permute(2, 0, 1)[None]  # channels-last
         if self.latent_step != 1:
             stacked = stacked * self.latent_step
         return self.synthesis(stacked)[0] + 0.5
+
+
+def upsample(latent: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A 1 x 1 x h x w grid at the image's (height, width), bicubic: height x width."""
+    if latent.shape[-2:] == size:
+        return latent[0, 0]
+    return F.interpolate(latent, size=size, mode="bicubic")[0, 0]
 
 
 @torch.no_grad()
@@ -153,11 +155,7 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
     kept = [i for i, latent in enumerate(latents) if latent.any()]
     stacked = torch.empty(height, width, len(kept))
     for channel, index in enumerate(kept):
-        latent = latents[index]
-        stacked[..., channel] = (
-            latent[0, 0] if latent.shape[-2:] == (height, width)
-            else F.interpolate(latent, size=(height, width), mode="bicubic")[0, 0]
-        )  # fmt: skip
+        stacked[..., channel] = upsample(latents[index], model.size)
     pixels = stacked.view(height * width, len(kept))
     first_weight = first.weight[:, kept, 0, 0] * model.latent_step
     second_weight = second.weight[:, :, 0, 0].T
