@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from nccli.entropy import coder
+from nccli.models import exact
 from nccli.models.exact import ACTIVATION_BITS, ExactSequential, simulate
 from nccli.models.image import (
     Cheng2020Anchor,
@@ -71,14 +72,15 @@ def test_summation_order_does_not_matter():
     assert torch.equal(ExactSequential(network)(x), ExactSequential(flipped)(x.flip(1)))
 
 
-def test_linear_layers_compute_what_1x1_convolutions_do():
-    """Channels last through Linear layers: the same integers as channels first through the
-    equivalent 1x1 convolutions."""
+@pytest.mark.parametrize("chunk", [1 << 14, 5])
+@pytest.mark.parametrize("activation", [torch.nn.ReLU(), torch.nn.LeakyReLU(0.1)])
+def test_linear_layers_compute_what_1x1_convolutions_do(activation, chunk, monkeypatch):
+    """Linear layers (on rows or on columns, in chunks of any size): the same integers as the
+    equivalent 1x1 convolutions (a separate implementation)."""
+    monkeypatch.setattr(exact, "ROWS_PER_CHUNK", chunk)
     torch.manual_seed(2)
-    linear = torch.nn.Sequential(torch.nn.Linear(21, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
-    conv = torch.nn.Sequential(
-        torch.nn.Conv2d(21, 16, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 2, 1)
-    )
+    linear = torch.nn.Sequential(torch.nn.Linear(21, 16), activation, torch.nn.Linear(16, 2))
+    conv = torch.nn.Sequential(torch.nn.Conv2d(21, 16, 1), activation, torch.nn.Conv2d(16, 2, 1))
     with torch.no_grad():
         for source, target in ((linear[0], conv[0]), (linear[2], conv[2])):
             target.weight.copy_(source.weight[:, :, None, None])
@@ -86,6 +88,18 @@ def test_linear_layers_compute_what_1x1_convolutions_do():
     x = torch.randn(7, 9, 21) * 3
     expected = ExactSequential(conv)(x.permute(2, 0, 1)[None])[0].permute(1, 2, 0)
     assert torch.equal(ExactSequential(linear)(x), expected)
+    columns = ExactSequential(linear).on_columns(x.reshape(-1, 21).T)
+    assert torch.equal(columns.T.reshape(7, 9, 2).float(), expected)
+
+
+def test_a_linear_stack_takes_one_activation_per_layer():
+    with pytest.raises(TypeError, match="one activation after each layer"):
+        ExactSequential(torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 2)))
+    with pytest.raises(TypeError, match="one activation after each layer"):
+        layers = torch.nn.Linear(2, 2), torch.nn.LeakyReLU(), torch.nn.ReLU()
+        ExactSequential(torch.nn.Sequential(*layers))
+    with pytest.raises(TypeError, match="linear layers only"):
+        ExactSequential(torch.nn.Sequential(torch.nn.Conv2d(2, 2, 1))).on_columns(torch.ones(2, 3))
 
 
 def perturb_float_convolutions(monkeypatch, relative: float) -> None:

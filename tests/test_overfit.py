@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nccli.models.image import overfit
 from nccli.models.image.overfit import (
     COLUMNS,
     CONTEXT_SIZE,
@@ -25,6 +26,7 @@ from nccli.models.image.overfit import (
     pass_contexts,
     pass_view,
     render,
+    upsample,
 )
 
 
@@ -107,10 +109,15 @@ def test_any_size_and_a_flat_image_stay_finite(height, width):
     assert report.psnr > 40
 
 
+@pytest.mark.parametrize("band_pixels", [1 << 14, 120, 1])
 @pytest.mark.parametrize("slope", [0.0, 0.01])
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (2, 2), (37, 50)])
-def test_the_decoders_synthesis_equals_the_fitted_one(height, width, slope):
-    """render (decoding: zero grids skipped, chunks, edges redone) is synthesize."""
+def test_the_decoders_synthesis_equals_the_fitted_one(
+    height, width, slope, band_pixels, monkeypatch
+):
+    """render (decoding: zero grids skipped, bands of rows, the 3x3 layer as shifted sums
+    over replicated borders) is synthesize, whatever the band height."""
+    monkeypatch.setattr(overfit, "PIXELS_PER_BAND", band_pixels)
     shape = OverfitShape(grids=min(3, min(height, width).bit_length()), synthesis_slope=slope)
     model = OverfitModel(height, width, shape, seed=3, latent_step=0.5)
     torch.manual_seed(0)
@@ -122,3 +129,27 @@ def test_the_decoders_synthesis_equals_the_fitted_one(height, width, slope):
         expected = model.synthesize(latents)
     # the same float sums in another order (weights ~1 here, so sums cancel more than in a fit)
     torch.testing.assert_close(render(model, latents), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("border", [0, 1])
+@pytest.mark.parametrize("side", [512, 4])
+@pytest.mark.parametrize(
+    ("grid", "size"), [((19, 25), (37, 50)), ((5, 7), (37, 50)), ((1, 1), (3, 2)), ((3, 2), (3, 2))]
+)
+def test_upsampling_is_the_bicubic_kernel_forward_and_backward(
+    grid, size, side, border, monkeypatch
+):
+    """By matrix products (small grids) or by the kernel itself (larger than ``side``); the
+    border replicates the edges."""
+    monkeypatch.setattr(overfit, "MATMUL_GRID_SIDE", side)
+    torch.manual_seed(5)
+    latent = torch.randn(1, 1, *grid, requires_grad=True)
+    reference = latent.detach().clone().requires_grad_()
+    padded = (size[0] + 2 * border, size[1] + 2 * border)
+    weights = torch.randn(padded)
+    (upsample(latent, size, border) * weights).sum().backward()
+    expected = torch.nn.functional.interpolate(reference, size=size, mode="bicubic")
+    expected = torch.nn.functional.pad(expected, (border,) * 4, mode="replicate")[0, 0]
+    (expected * weights).sum().backward()
+    torch.testing.assert_close(upsample(latent, size, border), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(latent.grad, reference.grad, rtol=1e-5, atol=1e-5)

@@ -103,11 +103,10 @@ class _Groups:
         narrow = len(table.lengths) <= np.iinfo(np.uint16).max  # stable sorts radix-sort these
         self.order = np.argsort(rows.astype(np.uint16) if narrow else rows, kind="stable")
         ordered = rows[self.order]
-        unique, starts = np.unique(ordered, return_index=True)
-        stops = [*starts[1:], len(rows)] if len(rows) else []
+        starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # rows are non-negative
+        bounds = [*starts.tolist(), len(rows)]
         self.spans = [
-            (int(row), slice(int(start), int(stop)))
-            for row, start, stop in zip(unique, starts, stops, strict=True)
+            (row, slice(bounds[i], bounds[i + 1])) for i, row in enumerate(ordered[starts].tolist())
         ]
         self.offsets = table.offsets[ordered]
         self.escape_bins = table.lengths[ordered] - 1

@@ -21,6 +21,7 @@ from torch import nn
 ACTIVATION_BITS = 12
 #: Activations are clipped to +-2**ACTIVATION_LIMIT_BITS in integer units.
 ACTIVATION_LIMIT_BITS = 24
+_LIMIT = float(1 << ACTIVATION_LIMIT_BITS)  # the clip, in integer units
 #: Weights are scaled per output channel so that the largest magnitude fits in this many bits.
 WEIGHT_BITS = 15
 #: Linear stacks run on this many rows at a time: their activations stay in the CPU's cache
@@ -50,15 +51,22 @@ class ExactSequential:
 
     def __init__(self, network: nn.Sequential) -> None:
         self.layers = [_convert(module) for module in _flatten(network)]
-        self.rowwise = all(layer.kind in ("linear", "relu", "leaky") for layer in self.layers)
+        rowwise = all(layer.kind in ("linear", "relu", "leaky") for layer in self.layers)
+        self.stack = _LinearStack(self.layers) if rowwise else None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Evaluate on float input (quantized to the activation grid first); float output.
-        A stack of linear layers runs ROWS_PER_CHUNK rows at a time."""
-        if not self.rowwise:
+        """Evaluate on float input (quantized to the activation grid first); float output."""
+        if self.stack is None:
             return self._evaluate(x)
-        rows = x.reshape(-1, x.shape[-1]).split(ROWS_PER_CHUNK)
-        return torch.cat([self._evaluate(part) for part in rows]).reshape(*x.shape[:-1], -1)
+        columns = self.stack(x.reshape(-1, x.shape[-1]).T)
+        return columns.T.reshape(*x.shape[:-1], -1).to(torch.float32)
+
+    def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
+        """A stack of linear layers on inputs x rows (each column one input): outputs x rows,
+        float64. The same values as calling it on the rows, without transposing them."""
+        if self.stack is None:
+            raise TypeError("on_columns evaluates stacks of linear layers only")
+        return self.stack(columns)
 
     def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
         scale = float(1 << ACTIVATION_BITS)
@@ -68,18 +76,72 @@ class ExactSequential:
             if layer.kind == "relu":
                 a = a.clamp_(min=0.0)
             elif layer.kind == "leaky":
-                a = torch.where(a >= 0, a, torch.round(a * layer.slope))
+                a = _leaky(a, layer.slope)
             elif layer.kind == "shuffle":
                 a = F.pixel_shuffle(a, layer.factor)
-            elif layer.kind == "linear":
-                rows = a.reshape(-1, a.shape[-1]).T  # outputs x rows: BLAS' fast shape here
-                acc = torch.addmm(layer.bias[:, None], layer.weight, rows)
-                acc = acc.mul_(layer.shift[:, None]).round_().clamp_(-limit, limit)
-                a = acc.T.reshape(*a.shape[:-1], -1)
             else:
                 acc = _conv(a, layer).add_(layer.bias[None, :, None, None])
                 a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-limit, limit)
         return (a / scale).to(torch.float32)
+
+
+class _LinearStack:
+    """Linear layers and (leaky) ReLUs on columns, ROWS_PER_CHUNK columns at a time (their
+    activations stay in the CPU's cache), each layer one matmul and two in-place passes.
+
+    A layer's shift and bias are folded into one matrix: shift * (weight @ a + bias) is
+    [shift * weight | shift * bias] @ [a; 1], and as the shifts are powers of two every
+    product and partial sum is still exact. A ReLU after a layer joins its clamp.
+    """
+
+    def __init__(self, layers: list[_Layer]) -> None:
+        self.steps: list[tuple[torch.Tensor, float, float]] = []  # (matrix, low, slope)
+        for layer, before in zip(layers, [None, *layers[:-1]], strict=True):
+            if layer.kind == "linear":
+                shift = layer.shift[:, None]
+                matrix = torch.cat([layer.weight * shift, layer.bias[:, None] * shift], dim=1)
+                self.steps.append((matrix, -_LIMIT, 0.0))
+            elif before is None or before.kind != "linear":
+                raise TypeError("an exact linear stack takes one activation after each layer")
+            elif layer.kind == "relu":
+                self.steps[-1] = (self.steps[-1][0], 0.0, 0.0)
+            else:
+                self.steps[-1] = (self.steps[-1][0], -_LIMIT, layer.slope)
+
+    def __call__(self, columns: torch.Tensor) -> torch.Tensor:
+        """inputs x rows (float) -> outputs x rows (float64, on the activation grid)."""
+        scale = float(1 << ACTIVATION_BITS)
+        rows = columns.shape[1]
+        out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
+        buffers: list[torch.Tensor] = []
+        for start in range(0, rows, ROWS_PER_CHUNK):
+            chunk = columns[:, start : start + ROWS_PER_CHUNK]
+            if not buffers or buffers[0].shape[1] != chunk.shape[1]:
+                buffers = self._buffers(chunk.shape[1])
+            a = buffers[0]
+            a[:-1].copy_(chunk).mul_(scale).round_().clamp_(-_LIMIT, _LIMIT)
+            for (matrix, low, slope), b in zip(self.steps, buffers[1:], strict=True):
+                acc = torch.mm(matrix, a, out=b[:-1]).round_().clamp_(low, _LIMIT)
+                if slope:
+                    _leaky(acc, slope)
+                a = b
+            out[:, start : start + chunk.shape[1]] = a[:-1]
+        return out / scale
+
+    def _buffers(self, rows: int) -> list[torch.Tensor]:
+        """Per layer input and for the output: a (width + 1) x rows buffer, its last row ones."""
+        widths = [self.steps[0][0].shape[1] - 1, *(m.shape[0] for m, _, _ in self.steps)]
+        buffers = [torch.empty(width + 1, rows, dtype=torch.float64) for width in widths]
+        for buffer in buffers:
+            buffer[-1] = 1.0
+        return buffers
+
+
+def _leaky(a: torch.Tensor, slope: float) -> torch.Tensor:
+    """Leaky ReLU on the activation grid, in place: negative values times slope, rounded."""
+    negative = a < 0
+    a[negative] = torch.round(a[negative] * slope)
+    return a
 
 
 def _flatten(network: nn.Sequential) -> list[nn.Module]:

@@ -33,6 +33,7 @@ from nccli.models.image.overfit import (
     OverfitModel,
     full_contexts,
     grid_bits,
+    pass_columns,
     pass_contexts,
     pass_input_layer,
     pass_view,
@@ -176,7 +177,7 @@ def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
 def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
     """A byte with bit i set when grid i (finest first) holds a non-zero latent, then the
     range-coded passes of those grids, in decoding order (format version 2)."""
-    exact = _exact_passes(arm, LATENT_FORMAT)
+    parameters = _exact_passes(arm, LATENT_FORMAT)
     encoder = coder.QueueEncoder(laplace_table())
     grids = [grid.cpu() for grid in latents]
     coded = [bool(grid.any()) for grid in grids]
@@ -186,7 +187,7 @@ def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
         for number in range(len(PASSES)):
             values = pass_view(latent, number)
             if coded[index] and values.numel():
-                rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
+                rows, bases = _rows(parameters[number](latent, coarser))
                 encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
     return bytes([sum(1 << i for i, flag in enumerate(coded) if flag)]) + encoder.finish()
 
@@ -196,7 +197,7 @@ def decode_latents(
 ) -> list[torch.Tensor]:
     """Invert encode_latents given each grid's (height, width), finest first; ``version``
     1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts)."""
-    exact = _exact_passes(arm, version)
+    parameters = _exact_passes(arm, version)
     if version == 1:
         coded = [True] * len(sizes)
     elif not data or data[0] >> len(sizes):
@@ -211,7 +212,7 @@ def decode_latents(
         for number in range(len(PASSES)):
             view = pass_view(latent, number)
             if coded[index] and view.numel():
-                rows, bases = _rows(exact[number], pass_contexts(latent, coarser, number))
+                rows, bases = _rows(parameters[number](latent, coarser))
                 values = decoder.decode(rows) + bases
                 if np.abs(values).max() > LATENT_LIMIT:
                     raise InvalidInputError("nc-overfit latent data is damaged")
@@ -220,10 +221,14 @@ def decode_latents(
     return [latent.float() for latent in latents]
 
 
+#: Per pass, the ARM on the integer path: (grid, coarser grid) -> 2 x positions.
+PassParameters = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+
+
 @torch.no_grad()
-def _exact_passes(arm: nn.Sequential, version: int) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-    """Per pass, the ARM on the integer path: contexts -> (..., 2). Version 2 gives each pass
-    its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
+def _exact_passes(arm: nn.Sequential, version: int) -> list[PassParameters]:
+    """Per pass, the ARM's (mean, log-scale) rows on the integer path. Version 2 gives each
+    pass its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
     if version == 1:
         whole = ExactSequential(arm)
         return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
@@ -235,16 +240,23 @@ def _exact_passes(arm: nn.Sequential, version: int) -> list[Callable[[torch.Tens
         first = nn.Linear(weight.shape[1], weight.shape[0]).to(weight)
         first.weight.copy_(weight)
         first.bias.copy_(bias)
-        passes.append(ExactSequential(nn.Sequential(first, *arm[1:])))
+        passes.append(partial(_on_columns, ExactSequential(nn.Sequential(first, *arm[1:])), number))
     return passes
 
 
-def _on_full_contexts(whole: ExactSequential, number: int, contexts: torch.Tensor) -> torch.Tensor:
-    return whole(full_contexts(contexts, number))
+def _on_columns(
+    exact: ExactSequential, number: int, latent: torch.Tensor, coarser: torch.Tensor | None
+) -> torch.Tensor:
+    return exact.on_columns(pass_columns(latent, coarser, number).flatten(1))
 
 
-def _rows(
-    exact: Callable[[torch.Tensor], torch.Tensor], contexts: torch.Tensor
-) -> tuple[np.ndarray, np.ndarray]:
-    mean, log_scale = exact(contexts).unbind(dim=-1)
+def _on_full_contexts(
+    whole: ExactSequential, number: int, latent: torch.Tensor, coarser: torch.Tensor | None
+) -> torch.Tensor:
+    contexts = full_contexts(pass_contexts(latent, coarser, number), number)
+    return whole(contexts).reshape(-1, 2).T
+
+
+def _rows(parameters: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    mean, log_scale = parameters
     return rows_and_bases(mean, log_scale)
