@@ -20,8 +20,8 @@ from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image, convert_mode
 
 #: Named efforts and the fitting steps they run: on 2 CPU cores a 768x512 image takes about
-#: 1.7 minutes at fast and 6.5 at default (a step is about 0.42 s there).
-EFFORTS = {"fast": 200, "default": 900, "max": 5000}
+#: 1.2 minutes at fast and 7 at default (a step is about 0.34 s there).
+EFFORTS = {"fast": 200, "default": 1200, "max": 5000}
 #: Bounds of an effort given as a number of steps.
 MIN_STEPS, MAX_STEPS = 10, 1_000_000
 #: The lambda of quality 1; it doubles with each quality step.
