@@ -73,7 +73,9 @@ def test_summation_order_does_not_matter():
 
 
 @pytest.mark.parametrize("chunk", [1 << 14, 5])
-@pytest.mark.parametrize("activation", [torch.nn.ReLU(), torch.nn.LeakyReLU(0.1)])
+@pytest.mark.parametrize(
+    "activation", [torch.nn.ReLU(), torch.nn.LeakyReLU(0.1), torch.nn.LeakyReLU(0.0)]
+)
 def test_linear_layers_compute_what_1x1_convolutions_do(activation, chunk, monkeypatch):
     """Linear layers (on rows or on columns, in chunks of any size): the same integers as the
     equivalent 1x1 convolutions (a separate implementation)."""

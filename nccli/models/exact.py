@@ -70,8 +70,7 @@ class ExactSequential:
 
     def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
         scale = float(1 << ACTIVATION_BITS)
-        limit = float(1 << ACTIVATION_LIMIT_BITS)
-        a = torch.round(x.to(torch.float64) * scale).clamp_(-limit, limit)
+        a = torch.round(x.to(torch.float64) * scale).clamp_(-_LIMIT, _LIMIT)
         for layer in self.layers:
             if layer.kind == "relu":
                 a = a.clamp_(min=0.0)
@@ -81,7 +80,7 @@ class ExactSequential:
                 a = F.pixel_shuffle(a, layer.factor)
             else:
                 acc = _conv(a, layer).add_(layer.bias[None, :, None, None])
-                a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-limit, limit)
+                a = acc.mul_(layer.shift[None, :, None, None]).round_().clamp_(-_LIMIT, _LIMIT)
         return (a / scale).to(torch.float32)
 
 
@@ -95,16 +94,16 @@ class _LinearStack:
     """
 
     def __init__(self, layers: list[_Layer]) -> None:
-        self.steps: list[tuple[torch.Tensor, float, float]] = []  # (matrix, low, slope)
+        self.steps: list[tuple[torch.Tensor, float, float | None]] = []  # matrix, low, slope
         for layer, before in zip(layers, [None, *layers[:-1]], strict=True):
             if layer.kind == "linear":
                 shift = layer.shift[:, None]
                 matrix = torch.cat([layer.weight * shift, layer.bias[:, None] * shift], dim=1)
-                self.steps.append((matrix, -_LIMIT, 0.0))
+                self.steps.append((matrix, -_LIMIT, None))
             elif before is None or before.kind != "linear":
                 raise TypeError("an exact linear stack takes one activation after each layer")
             elif layer.kind == "relu":
-                self.steps[-1] = (self.steps[-1][0], 0.0, 0.0)
+                self.steps[-1] = (self.steps[-1][0], 0.0, None)
             else:
                 self.steps[-1] = (self.steps[-1][0], -_LIMIT, layer.slope)
 
@@ -122,7 +121,7 @@ class _LinearStack:
             a[:-1].copy_(chunk).mul_(scale).round_().clamp_(-_LIMIT, _LIMIT)
             for (matrix, low, slope), b in zip(self.steps, buffers[1:], strict=True):
                 acc = torch.mm(matrix, a, out=b[:-1]).round_().clamp_(low, _LIMIT)
-                if slope:
+                if slope is not None:
                     _leaky(acc, slope)
                 a = b
             out[:, start : start + chunk.shape[1]] = a[:-1]
@@ -243,7 +242,7 @@ def simulate(network: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     float accumulation the two agree up to rounding ties.
     """
     scale = float(1 << ACTIVATION_BITS)
-    limit = float(1 << ACTIVATION_LIMIT_BITS) / scale
+    limit = _LIMIT / scale
     a = _on_grid(x, scale, limit)
     for module in _flatten(network):
         if isinstance(module, nn.PixelShuffle):
