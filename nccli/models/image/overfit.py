@@ -178,7 +178,7 @@ def _bicubic_matrix(
 
 @torch.no_grad()
 def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
-    """``model.synthesize(latents)`` for decoding, about twice as fast on a CPU: grids that
+    """``model.synthesize(latents)`` for decoding, about three times as fast on a CPU: grids that
     are all zero are skipped, the latent step is folded into the first layer, and the layers
     run channels-first on bands of rows of about PIXELS_PER_BAND pixels (their activations
     stay in cache). The 3x3 layer is one matrix product giving every tap's contribution at

@@ -187,7 +187,7 @@ def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
         for number in range(len(PASSES)):
             values = pass_view(latent, number)
             if coded[index] and values.numel():
-                rows, bases = _rows(parameters[number](latent, coarser))
+                rows, bases = rows_and_bases(*parameters[number](latent, coarser))
                 encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
     return bytes([sum(1 << i for i, flag in enumerate(coded) if flag)]) + encoder.finish()
 
@@ -212,7 +212,7 @@ def decode_latents(
         for number in range(len(PASSES)):
             view = pass_view(latent, number)
             if coded[index] and view.numel():
-                rows, bases = _rows(parameters[number](latent, coarser))
+                rows, bases = rows_and_bases(*parameters[number](latent, coarser))
                 values = decoder.decode(rows) + bases
                 if np.abs(values).max() > LATENT_LIMIT:
                     raise InvalidInputError("nc-overfit latent data is damaged")
@@ -255,8 +255,3 @@ def _on_full_contexts(
 ) -> torch.Tensor:
     contexts = full_contexts(pass_contexts(latent, coarser, number), number)
     return whole(contexts).reshape(-1, 2).T
-
-
-def _rows(parameters: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    mean, log_scale = parameters
-    return rows_and_bases(mean, log_scale)
