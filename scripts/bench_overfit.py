@@ -1,27 +1,66 @@
-"""nc-overfit: decode time on one CPU core, and the rate cost of the exact entropy path.
+"""nc-overfit: decode time on one CPU core, the rate cost of the exact entropy path, and the
+time of a fitting step.
 
-    python scripts/bench_overfit.py data/photos/validation/*.png --effort 100
+    python scripts/bench_overfit.py data/photos/validation/*.png --effort 100 [--fitting 10]
 
 Encodes each image once (the effort only changes how good the fit is), then times decoding
 (median of --repeat runs after a warm-up, torch on one thread) split into its parts, prints
 the peak resident memory, and compares the latents' real payload with the float model's
 estimate of their bits (the cost of the fixed-point path and the table, in %).
+
+With --fitting N it first times N fitting steps on each image (torch on two threads, after
+three warm-up steps) under glibc's default allocation policy and inside reused_heap() (as the
+encoder runs them), and prints the ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
+import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nccli import api
-from nccli.codecs.image.overfit import read_model
+from nccli.codecs.image.overfit import quality_lambda, quality_latent_step, read_model
 from nccli.container import loads
 from nccli.evaluation.bench import median_seconds
-from nccli.media.image import read_image
+from nccli.media.image import Image, convert_mode, read_image
+from nccli.models.heap import reused_heap
 from nccli.models.image import overfit, overfit_coding
+
+#: Fitting steps run before timing (first-call costs).
+WARM_UP_STEPS = 3
+
+
+def step_seconds(image: Image, quality: float, steps: int, heap: bool) -> float:
+    """Mean seconds of a fitting step on a fresh model, inside reused_heap() or not."""
+    torch.set_num_threads(2)
+    pixels = torch.from_numpy(np.array(convert_mode(image, "RGB").pixels))
+    pixels = pixels.permute(2, 0, 1).float() / 255
+    model = overfit.OverfitModel(
+        image.height, image.width, latent_step=quality_latent_step(quality)
+    )
+    lam = quality_lambda(quality)
+    with reused_heap() if heap else contextlib.nullcontext():
+        overfit.fit(model, pixels, lam, WARM_UP_STEPS)
+        start = time.perf_counter()
+        overfit.fit(model, pixels, lam, steps)
+    return (time.perf_counter() - start) / steps
+
+
+def measure_fitting(path: Path, quality: float, steps: int) -> None:
+    """Print a fitting step's time under both allocation policies and their ratio."""
+    image = read_image(path.read_bytes())
+    plain = step_seconds(image, quality, steps, heap=False)
+    reused = step_seconds(image, quality, steps, heap=True)
+    print(
+        f"{path.name}: fitting step {plain:.3f} s with glibc's default allocation, "
+        f"{reused:.3f} s in reused_heap() (ratio {reused / plain:.2f})"
+    )
 
 
 def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
@@ -63,7 +102,10 @@ def main() -> None:
     parser.add_argument("--effort", default="100")
     parser.add_argument("--quality", type=float, default=4)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--fitting", type=int, default=0, metavar="N", help="time N steps")
     args = parser.parse_args()
+    for path in args.images if args.fitting else []:
+        measure_fitting(path, args.quality, args.fitting)
     for path in args.images:
         measure(path, args.effort, args.quality, args.repeat)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

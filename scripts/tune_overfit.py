@@ -25,6 +25,7 @@ import torch
 
 from nccli.codecs.image.overfit import quality_lambda, quality_latent_step
 from nccli.media.image import read_image
+from nccli.models.heap import reused_heap
 from nccli.models.image import overfit, overfit_coding
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,12 +69,13 @@ def run(fit: Fit) -> tuple[Fit, float, float, float]:
     lam = quality_lambda(fit.quality)
     step = quality_latent_step(fit.quality) if fit.latent_step is None else fit.latent_step
     model = overfit.OverfitModel(*fit.crop, seed=fit.seed, latent_step=step)
-    report = overfit.fit(
-        model, image, lam, fit.steps,
-        seed=fit.seed,
-        latent_learning_rate=fit.latent_learning_rate,
-        noise_share=fit.noise_share,
-    )  # fmt: skip
+    with reused_heap():  # as the encoder fits
+        report = overfit.fit(
+            model, image, lam, fit.steps,
+            seed=fit.seed,
+            latent_learning_rate=fit.latent_learning_rate,
+            noise_share=fit.noise_share,
+        )  # fmt: skip
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
     bpp = len(latents) * 8 / (fit.crop[0] * fit.crop[1])
     return fit, bpp, report.psnr, bpp + lam * 255**2 * 10 ** (-report.psnr / 10)

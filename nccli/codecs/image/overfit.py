@@ -105,6 +105,7 @@ class OverfitCodec(Codec):
         from nccli.codecs.device import torch_device
         from nccli.codecs.progress import report
         from nccli.entropy import CODER_NAME, CODER_VERSION
+        from nccli.models.heap import reused_heap
         from nccli.models.image import overfit, overfit_coding
 
         device = torch_device()
@@ -115,16 +116,17 @@ class OverfitCodec(Codec):
         model = overfit.OverfitModel(media.height, media.width, shape, params["seed"], step)
         model.to(device)
         steps, lam = fitting_steps(params["effort"]), quality_lambda(params["quality"])
-        overfit.fit(
-            model, image, lam, steps,
-            seed=params["seed"],
-            report_every=max(1, steps // REPORTS),
-            on_report=lambda r: report(
-                r.step / steps, f"step {r.step}/{steps}: {r.bpp:.3f} bpp, {r.psnr:.2f} dB"
-            ),
-        )  # fmt: skip
-        report(1.0, "quantizing and coding")
-        quantized = overfit_coding.choose_steps(model, image, lam)
+        with reused_heap():  # each step frees and allocates the same large tensors again
+            overfit.fit(
+                model, image, lam, steps,
+                seed=params["seed"],
+                report_every=max(1, steps // REPORTS),
+                on_report=lambda r: report(
+                    r.step / steps, f"step {r.step}/{steps}: {r.bpp:.3f} bpp, {r.psnr:.2f} dB"
+                ),
+            )  # fmt: skip
+            report(1.0, "quantizing and coding")
+            quantized = overfit_coding.choose_steps(model, image, lam)
         model.cpu()
         chunks = [
             overfit_coding.encode_parameters(model, quantized),
