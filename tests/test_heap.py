@@ -49,3 +49,15 @@ def test_the_default_policy_returns_when_the_block_raises(
     with pytest.raises(KeyboardInterrupt), heap.reused_heap():
         raise KeyboardInterrupt
     assert _faults_of_steps(*fitting, 4) > outside / 2
+
+
+def test_fitting_inside_gives_the_same_model(
+    fitting: tuple[overfit.OverfitModel, torch.Tensor],
+) -> None:
+    _, image = fitting
+    models = [overfit.OverfitModel(SIDE, SIDE) for _ in range(2)]
+    overfit.fit(models[0], image, 1e-3, 3)
+    with heap.reused_heap():
+        overfit.fit(models[1], image, 1e-3, 3)
+    first, second = (model.state_dict() for model in models)
+    assert all(torch.equal(first[name], second[name]) for name in first)
