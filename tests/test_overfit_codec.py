@@ -48,7 +48,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def test_round_trip_is_close_and_repeatable(small, encoded):
     decoded, _ = api.decode(encoded)
     assert decoded.shape == small.shape and decoded.dtype == np.uint8
-    assert psnr(decoded, small) > 24
+    assert psnr(decoded, small) > 23
     assert api.encode(small, "nc-overfit", quality=6, **FAST) == encoded  # same seed, same bytes
     assert api.encode(small, "nc-overfit", quality=6, seed=1, **FAST) != encoded
 
@@ -63,11 +63,11 @@ def test_the_header_carries_shape_steps_and_latent_step(encoded):
     fields = loads(encoded).header.fields
     assert fields["shape"] == [grid_count(48, 64), 16, 24]
     assert len(fields["exponents"]) == len(overfit_coding.GROUPS)
-    assert fields["latent_step"] == quality_latent_step(6) == 2 ** (-5 / 3)
+    assert fields["latent_step"] == quality_latent_step(6) == 2 ** -(1 / 2 + 5 / 3)
 
 
 def test_the_latent_step_halves_every_three_qualities():
-    assert [quality_latent_step(q) for q in (1, 4, 7)] == [1.0, 0.5, 0.25]
+    assert [quality_latent_step(q) for q in (1, 4, 7)] == [2**-0.5, 2**-1.5, 2**-2.5]
 
 
 def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:

@@ -26,9 +26,11 @@ EFFORTS = {"fast": 200, "default": 1200, "max": 5000}
 MIN_STEPS, MAX_STEPS = 10, 1_000_000
 #: The lambda of quality 1; it doubles with each quality step.
 LAMBDA_AT_QUALITY_1 = 2.5e-4
-#: Qualities per halving of the latent step (1 at quality 1; measured best on crops of two
-#: validation photos at 300 steps: 1/2 at quality 4, 1/4 at quality 7).
+#: The latent step is 2**-(HALVINGS_AT_QUALITY_1 + (quality - 1) / QUALITIES_PER_HALF_STEP).
+#: Measured on crops of two validation photos (docs/codecs.md): halving every three qualities
+#: at 300 fitting steps; at the default effort's 1200, steps half a halving finer won.
 QUALITIES_PER_HALF_STEP = 3
+HALVINGS_AT_QUALITY_1 = 0.5
 #: The latent bitstream format of each codec version.
 LATENT_FORMATS = {1: 1, 2: 2, 3: 2}
 #: Range of a latent step in a header.
@@ -77,7 +79,7 @@ def quality_lambda(quality: float) -> float:
 
 def quality_latent_step(quality: float) -> float:
     """The latent step of a quality: finer quantization for higher qualities."""
-    return 2.0 ** (-(quality - 1) / QUALITIES_PER_HALF_STEP)
+    return 2.0 ** -(HALVINGS_AT_QUALITY_1 + (quality - 1) / QUALITIES_PER_HALF_STEP)
 
 
 def grid_count(height: int, width: int) -> int:
