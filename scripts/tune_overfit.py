@@ -1,7 +1,8 @@
 """nc-overfit fitting choices compared on crops: the measurements behind its settings.
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
-        [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly] [--seeds 0 1] [--jobs 2]
+        [--adam-beta2s 0.999 0.95] [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
+        [--seeds 0 1] [--jobs 2]
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
 for every quality, seed and setting, one torch thread per fit and --jobs fits at a time, and
@@ -43,11 +44,15 @@ class Fit:
     latent_step: float | None
     latent_learning_rate: float
     noise_share: float
+    adam_beta2: float
 
     @property
     def setting(self) -> str:
         step = "quality's" if self.latent_step is None else f"{self.latent_step:g}"
-        return f"step {step}, latent lr {self.latent_learning_rate:g}, noise {self.noise_share:g}"
+        return (
+            f"step {step}, latent lr {self.latent_learning_rate:g}, "
+            f"noise {self.noise_share:g}, Adam beta2 {self.adam_beta2:g}"
+        )
 
 
 def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
@@ -75,6 +80,7 @@ def run(fit: Fit) -> tuple[Fit, float, float, float]:
             seed=fit.seed,
             latent_learning_rate=fit.latent_learning_rate,
             noise_share=fit.noise_share,
+            betas=(overfit.ADAM_BETAS[0], fit.adam_beta2),
         )  # fmt: skip
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
     bpp = len(latents) * 8 / (fit.crop[0] * fit.crop[1])
@@ -94,6 +100,7 @@ def main() -> None:
     parser.add_argument("--latent-steps", type=float, nargs="+", default=[None])
     parser.add_argument("--latent-lrs", type=float, nargs="+", default=[0.4])
     parser.add_argument("--noise-shares", type=float, nargs="+", default=[0.7])
+    parser.add_argument("--adam-beta2s", type=float, nargs="+", default=[overfit.ADAM_BETAS[1]])
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     photos = [args.folder / f"{name}.png" for name in args.photos]
@@ -101,12 +108,13 @@ def main() -> None:
         if not photo.is_file():
             raise SystemExit(f"{photo} is missing: run scripts/data/photos.py first")
     fits = [
-        Fit(photo, tuple(args.crop), quality, seed, args.steps, step, lr, share)
-        for quality, step, lr, share, photo, seed in itertools.product(
+        Fit(photo, tuple(args.crop), quality, seed, args.steps, step, lr, share, beta2)
+        for quality, step, lr, share, beta2, photo, seed in itertools.product(
             args.qualities,
             args.latent_steps,
             args.latent_lrs,
             args.noise_shares,
+            args.adam_beta2s,
             photos,
             args.seeds,
         )
