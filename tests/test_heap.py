@@ -7,6 +7,7 @@ blocks no longer map afresh even under the default policy.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import resource
 import subprocess
@@ -26,9 +27,8 @@ SIDE = 256
 STEPS = 4
 
 
-def _fitting() -> tuple[overfit.OverfitModel, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    return overfit.OverfitModel(SIDE, SIDE), torch.rand(3, SIDE, SIDE, generator=generator)
+def _image() -> torch.Tensor:
+    return torch.rand(3, SIDE, SIDE, generator=torch.Generator().manual_seed(0))
 
 
 def _faults_of_steps(model: overfit.OverfitModel, image: torch.Tensor) -> int:
@@ -42,14 +42,11 @@ def _faults_of_steps(model: overfit.OverfitModel, image: torch.Tensor) -> int:
 def _measure(interrupt: bool) -> dict[str, int | None]:
     """Faults of fitting steps before, inside (or, with ``interrupt``, a block left by a
     KeyboardInterrupt) and after reused_heap()."""
-    model, image = _fitting()
+    model, image = overfit.OverfitModel(SIDE, SIDE), _image()
     outside, inside = _faults_of_steps(model, image), None
     if interrupt:
-        try:
-            with heap.reused_heap():
-                raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            pass
+        with contextlib.suppress(KeyboardInterrupt), heap.reused_heap():
+            raise KeyboardInterrupt
     else:
         with heap.reused_heap():
             inside = _faults_of_steps(model, image)
@@ -81,7 +78,7 @@ def test_the_default_policy_returns_when_the_block_raises() -> None:
 
 
 def test_fitting_inside_gives_the_same_model() -> None:
-    _, image = _fitting()
+    image = _image()
     models = [overfit.OverfitModel(SIDE, SIDE) for _ in range(2)]
     overfit.fit(models[0], image, 1e-3, 3)
     with heap.reused_heap():
