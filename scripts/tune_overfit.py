@@ -1,16 +1,16 @@
 """nc-overfit fitting choices compared on crops: the measurements behind its settings.
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
-        [--adam-beta2s 0.999 0.95] [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
-        [--seeds 0 1] [--jobs 2]
+        [--learning-rates 0.02 0.01] [--adam-beta2s 0.999 0.95] [--seeds 0 1] [--jobs 2]
+        [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
 for every quality, seed and setting, one torch thread per fit and --jobs fits at a time, and
 prints each fit's final bpp (the latents' real coded size), PSNR and loss (bpp + lambda *
 255^2 * MSE of the rounded model, as fitting weighs them; lower is better), then each
-setting's summed loss per quality. A setting is a latent step (default: the quality's own),
-a latent learning rate and a noise share; every combination of the values given is run. The
-network parameters' bits are not in the loss (about the same for every setting).
+setting's summed loss per quality. A setting is one value of each of DEFAULTS (latent step,
+learning rates, noise share, Adam's decay rates); every combination of the values given is
+run. The network parameters' bits are not in the loss (about the same for every setting).
 """
 
 from __future__ import annotations
@@ -32,6 +32,19 @@ from nccli.models.image import overfit, overfit_coding
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: The settings under test and their defaults: the model's latent step (None: the quality's
+#: own), fit()'s learning rates and noise share, Adam's two decay rates. A flag --<name>s
+#: (dashes for underscores) takes the values to compare.
+DEFAULTS: dict[str, float | None] = {
+    "latent_step": None,
+    "learning_rate": 2e-2,
+    "latent_learning_rate": 0.4,
+    "noise_share": 0.7,
+    "adam_beta1": overfit.ADAM_BETAS[0],
+    "adam_beta2": overfit.ADAM_BETAS[1],
+}
+
+
 @dataclass(frozen=True)
 class Fit:
     """One fit to run: a crop, a quality, a seed and the setting under test."""
@@ -41,17 +54,14 @@ class Fit:
     quality: float
     seed: int
     steps: int
-    latent_step: float | None
-    latent_learning_rate: float
-    noise_share: float
-    adam_beta2: float
+    setting: tuple[tuple[str, float | None], ...]
 
     @property
-    def setting(self) -> str:
-        step = "quality's" if self.latent_step is None else f"{self.latent_step:g}"
-        return (
-            f"step {step}, latent lr {self.latent_learning_rate:g}, "
-            f"noise {self.noise_share:g}, Adam beta2 {self.adam_beta2:g}"
+    def label(self) -> str:
+        """The setting as "name value, ...", a latent step of None as the quality's."""
+        return ", ".join(
+            f"{name.replace('_', ' ')} {'quality' if value is None else f'{value:g}'}"
+            for name, value in self.setting
         )
 
 
@@ -72,16 +82,12 @@ def run(fit: Fit) -> tuple[Fit, float, float, float]:
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
     lam = quality_lambda(fit.quality)
-    step = quality_latent_step(fit.quality) if fit.latent_step is None else fit.latent_step
+    options = dict(fit.setting)
+    step = options.pop("latent_step") or quality_latent_step(fit.quality)
+    betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
     model = overfit.OverfitModel(*fit.crop, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
-        report = overfit.fit(
-            model, image, lam, fit.steps,
-            seed=fit.seed,
-            latent_learning_rate=fit.latent_learning_rate,
-            noise_share=fit.noise_share,
-            betas=(overfit.ADAM_BETAS[0], fit.adam_beta2),
-        )  # fmt: skip
+        report = overfit.fit(model, image, lam, fit.steps, seed=fit.seed, betas=betas, **options)
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
     bpp = len(latents) * 8 / (fit.crop[0] * fit.crop[1])
     return fit, bpp, report.psnr, bpp + lam * 255**2 * 10 ** (-report.psnr / 10)
@@ -97,35 +103,37 @@ def main() -> None:
     parser.add_argument("--qualities", type=float, nargs="+", default=[4.0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--latent-steps", type=float, nargs="+", default=[None])
-    parser.add_argument("--latent-lrs", type=float, nargs="+", default=[0.4])
-    parser.add_argument("--noise-shares", type=float, nargs="+", default=[0.7])
-    parser.add_argument("--adam-beta2s", type=float, nargs="+", default=[overfit.ADAM_BETAS[1]])
+    for name, default in DEFAULTS.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}s", type=float, nargs="+", default=[default]
+        )
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     photos = [args.folder / f"{name}.png" for name in args.photos]
     for photo in photos:
         if not photo.is_file():
             raise SystemExit(f"{photo} is missing: run scripts/data/photos.py first")
+    settings = list(itertools.product(*(getattr(args, f"{name}s") for name in DEFAULTS)))
     fits = [
-        Fit(photo, tuple(args.crop), quality, seed, args.steps, step, lr, share, beta2)
-        for quality, step, lr, share, beta2, photo, seed in itertools.product(
-            args.qualities,
-            args.latent_steps,
-            args.latent_lrs,
-            args.noise_shares,
-            args.adam_beta2s,
-            photos,
-            args.seeds,
+        Fit(
+            photo,
+            tuple(args.crop),
+            quality,
+            seed,
+            args.steps,
+            tuple(zip(DEFAULTS, values, strict=True)),
+        )
+        for quality, values, photo, seed in itertools.product(
+            args.qualities, settings, photos, args.seeds
         )
     ]
     totals: dict[tuple[float, str], float] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
         for fit, bpp, psnr, loss in pool.map(run, fits):
-            key = (fit.quality, fit.setting)
+            key = (fit.quality, fit.label)
             totals[key] = totals.get(key, 0.0) + loss
             print(
-                f"quality {fit.quality:g}, {fit.setting}: {fit.photo.stem} seed {fit.seed}: "
+                f"quality {fit.quality:g}, {fit.label}: {fit.photo.stem} seed {fit.seed}: "
                 f"{bpp:.4f} bpp, {psnr:.2f} dB, loss {loss:.4f}",
                 flush=True,
             )
