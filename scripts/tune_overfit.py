@@ -1,16 +1,17 @@
 """nc-overfit fitting choices compared on crops: the measurements behind its settings.
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
-        [--learning-rates 0.02 0.01] [--adam-beta2s 0.999 0.95] [--seeds 0 1] [--jobs 2]
+        [--synthesis-hiddens 24 16] [--adam-beta2s 0.999 0.95] [--seeds 0 1] [--jobs 2]
         [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
-for every quality, seed and setting, one torch thread per fit and --jobs fits at a time, and
-prints each fit's final bpp (the latents' real coded size), PSNR and loss (bpp + lambda *
-255^2 * MSE of the rounded model, as fitting weighs them; lower is better), then each
-setting's summed loss per quality. A setting is one value of each of DEFAULTS (latent step,
-learning rates, noise share, Adam's decay rates); every combination of the values given is
-run. The network parameters' bits are not in the loss (about the same for every setting).
+for every quality, seed and setting, one torch thread per fit and --jobs fits at a time,
+quantizes its networks as the encoder does, and prints each fit's real bpp (latents + networks,
+their coded sizes), PSNR and loss (total bpp + lambda * 255^2 * MSE of the quantized model, as
+encoding weighs them; lower is better), then each setting's summed loss per quality. A setting
+is one value of each of DEFAULTS (latent step, network widths, learning rates, noise share,
+Adam's decay rates); every combination of the values given is run. Until 2026-11-23 the loss
+held the latents' bits only and the PSNR before the networks were quantized.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The settings under test and their defaults: the model's latent step (None: the quality's
-#: own), fit()'s learning rates and noise share, Adam's two decay rates. A flag --<name>s
-#: (dashes for underscores) takes the values to compare.
+#: own) and network widths, fit()'s learning rates and noise share, Adam's two decay rates.
+#: A flag --<name>s (dashes for underscores) takes the values to compare.
 DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
+    "arm_hidden": overfit.OverfitShape.arm_hidden,
+    "synthesis_hidden": overfit.OverfitShape.synthesis_hidden,
     "learning_rate": 2e-2,
     "latent_learning_rate": 0.4,
     "noise_share": 0.7,
@@ -77,20 +80,29 @@ def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
 
 
-def run(fit: Fit) -> tuple[Fit, float, float, float]:
-    """Fit one crop on one thread: (the fit, its bpp, PSNR and loss)."""
+def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
+    """Fit one crop on one thread and quantize its networks as the encoder does: (the fit,
+    the latents' and the networks' real bpp, PSNR of the quantized model, loss)."""
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
     lam = quality_lambda(fit.quality)
     options = dict(fit.setting)
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
-    model = overfit.OverfitModel(*fit.crop, seed=fit.seed, latent_step=step)
+    shape = overfit.OverfitShape(
+        arm_hidden=int(options.pop("arm_hidden")),
+        synthesis_hidden=int(options.pop("synthesis_hidden")),
+    )
+    model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
-        report = overfit.fit(model, image, lam, fit.steps, seed=fit.seed, betas=betas, **options)
+        overfit.fit(model, image, lam, fit.steps, seed=fit.seed, betas=betas, **options)
+        steps = overfit_coding.choose_steps(model, image, lam)
+    psnr = overfit.evaluate(model, image).psnr
+    pixels = fit.crop[0] * fit.crop[1]
+    networks = len(overfit_coding.encode_parameters(model, steps)) * 8 / pixels
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
-    bpp = len(latents) * 8 / (fit.crop[0] * fit.crop[1])
-    return fit, bpp, report.psnr, bpp + lam * 255**2 * 10 ** (-report.psnr / 10)
+    bpp = len(latents) * 8 / pixels
+    return fit, bpp, networks, psnr, bpp + networks + lam * 255**2 * 10 ** (-psnr / 10)
 
 
 def main() -> None:
@@ -129,12 +141,12 @@ def main() -> None:
     ]
     totals: dict[tuple[float, str], float] = {}
     with ProcessPoolExecutor(args.jobs) as pool:
-        for fit, bpp, psnr, loss in pool.map(run, fits):
+        for fit, bpp, networks, psnr, loss in pool.map(run, fits):
             key = (fit.quality, fit.label)
             totals[key] = totals.get(key, 0.0) + loss
             print(
                 f"quality {fit.quality:g}, {fit.label}: {fit.photo.stem} seed {fit.seed}: "
-                f"{bpp:.4f} bpp, {psnr:.2f} dB, loss {loss:.4f}",
+                f"{bpp:.4f} + {networks:.4f} bpp, {psnr:.2f} dB, loss {loss:.4f}",
                 flush=True,
             )
     for (quality, setting), total in totals.items():
