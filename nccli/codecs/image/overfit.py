@@ -9,6 +9,7 @@ Fitting runs on the selected device (--device); it is deterministic for a seed o
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,11 @@ LATENT_FORMATS = {1: 1, 2: 2, 3: 2}
 MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-8, 1.0
 #: Coarsest-grid limit: the model has at most this many grids, fewer for small images.
 MAX_GRIDS = 7
+#: Images of fewer than NARROW_SYNTHESIS_BELOW pixels get a synthesis NARROW_SYNTHESIS wide
+#: (the model's default: 24): its parameters cost about as many bits on any image, so they
+#: weigh most on small ones (docs/codecs.md).
+NARROW_SYNTHESIS = 16
+NARROW_SYNTHESIS_BELOW = 1 << 18
 #: Status lines sent to the progress bar while fitting.
 REPORTS = 50
 
@@ -82,6 +88,17 @@ def quality_latent_step(quality: float) -> float:
     return 2.0 ** -(HALVINGS_AT_QUALITY_1 + (quality - 1) / QUALITIES_PER_HALF_STEP)
 
 
+def model_shape(height: int, width: int) -> Any:
+    """The OverfitShape to fit to an image: grid_count grids, a narrower synthesis for small
+    images."""
+    from nccli.models.image.overfit import OverfitShape
+
+    shape = OverfitShape(grids=grid_count(height, width))
+    if height * width < NARROW_SYNTHESIS_BELOW:
+        return dataclasses.replace(shape, synthesis_hidden=NARROW_SYNTHESIS)
+    return shape
+
+
 def grid_count(height: int, width: int) -> int:
     """As many grids as halvings of the shorter side leave at least one position (at most
     MAX_GRIDS): a tiny image gets no grids coarser than itself."""
@@ -113,7 +130,7 @@ class OverfitCodec(Codec):
         device = torch_device()
         pixels = convert_mode(media, "RGB").pixels
         image = torch.from_numpy(np.array(pixels)).permute(2, 0, 1).to(device).float() / 255
-        shape = overfit.OverfitShape(grids=grid_count(media.height, media.width))
+        shape = model_shape(media.height, media.width)
         step = quality_latent_step(params["quality"])
         model = overfit.OverfitModel(media.height, media.width, shape, params["seed"], step)
         model.to(device)
