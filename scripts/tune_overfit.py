@@ -17,6 +17,7 @@ held the latents' bits only and the PSNR before the networks were quantized.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nccli.codecs.image.overfit import quality_lambda, quality_latent_step
+from nccli.codecs.image.overfit import model_shape, quality_lambda, quality_latent_step
 from nccli.media.image import read_image
 from nccli.models.heap import reused_heap
 from nccli.models.image import overfit, overfit_coding
@@ -33,19 +34,22 @@ from nccli.models.image import overfit, overfit_coding
 ROOT = Path(__file__).resolve().parents[1]
 
 
-#: The settings under test and their defaults: the model's latent step (None: the quality's
-#: own) and network widths, fit()'s learning rates and noise share, Adam's two decay rates.
-#: A flag --<name>s (dashes for underscores) takes the values to compare.
+#: The settings under test and their defaults: the model's latent step and network widths
+#: (None: the encoder's for the quality and crop), fit()'s learning rates and noise share,
+#: Adam's two decay rates. A flag --<name>s (dashes for underscores) takes the values to compare.
 DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
-    "arm_hidden": overfit.OverfitShape.arm_hidden,
-    "synthesis_hidden": overfit.OverfitShape.synthesis_hidden,
+    "arm_hidden": None,
+    "synthesis_hidden": None,
     "learning_rate": 2e-2,
     "latent_learning_rate": 0.4,
     "noise_share": 0.7,
     "adam_beta1": overfit.ADAM_BETAS[0],
     "adam_beta2": overfit.ADAM_BETAS[1],
 }
+
+#: The settings that are network widths (OverfitShape's fields).
+WIDTHS = ("arm_hidden", "synthesis_hidden")
 
 
 @dataclass(frozen=True)
@@ -61,9 +65,9 @@ class Fit:
 
     @property
     def label(self) -> str:
-        """The setting as "name value, ...", a latent step of None as the quality's."""
+        """The setting as "name value, ...", None as the encoder's choice."""
         return ", ".join(
-            f"{name.replace('_', ' ')} {'quality' if value is None else f'{value:g}'}"
+            f"{name.replace('_', ' ')} {'encoder' if value is None else f'{value:g}'}"
             for name, value in self.setting
         )
 
@@ -89,10 +93,9 @@ def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
     options = dict(fit.setting)
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
-    shape = overfit.OverfitShape(
-        arm_hidden=int(options.pop("arm_hidden")),
-        synthesis_hidden=int(options.pop("synthesis_hidden")),
-    )
+    shape = model_shape(*fit.crop)
+    widths = {name: int(options.pop(name) or getattr(shape, name)) for name in WIDTHS}
+    shape = dataclasses.replace(shape, **widths)
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
         overfit.fit(model, image, lam, fit.steps, seed=fit.seed, betas=betas, **options)
