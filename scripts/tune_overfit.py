@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -41,9 +42,10 @@ DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
     "arm_hidden": None,
     "synthesis_hidden": None,
-    "learning_rate": 2e-2,
-    "latent_learning_rate": 0.4,
-    "noise_share": 0.7,
+    **{
+        name: inspect.signature(overfit.fit).parameters[name].default
+        for name in ("learning_rate", "latent_learning_rate", "noise_share")
+    },
     "adam_beta1": overfit.ADAM_BETAS[0],
     "adam_beta2": overfit.ADAM_BETAS[1],
 }
