@@ -35,9 +35,10 @@ from nccli.models.image import overfit, overfit_coding
 ROOT = Path(__file__).resolve().parents[1]
 
 
-#: The settings under test and their defaults: the model's latent step and network widths
-#: (None: the encoder's for the quality and crop), fit()'s learning rates and noise share,
-#: Adam's two decay rates. A flag --<name>s (dashes for underscores) takes the values to compare.
+#: The settings under test and their defaults: the model's latent step and network widths,
+#: fit()'s learning rates and noise share, Adam's two decay rates (None: the encoder's choice
+#: for the quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
+#: values to compare.
 DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
     "arm_hidden": None,

@@ -27,6 +27,7 @@ from nccli.models.image.overfit import (
     pass_contexts,
     pass_view,
     render,
+    rounding_share,
     upsample,
     with_coarser,
 )
@@ -97,6 +98,13 @@ def test_the_batched_rate_is_the_sum_of_each_pass_bits():
             expected += float(laplace_bits(values, mean, torch.exp(log_scale)))
     assert float(latent_bits(with_coarser(grids), arm)) == pytest.approx(expected, rel=1e-5)
     assert float(latent_bits([], arm)) == 0
+
+
+@pytest.mark.parametrize(
+    ("steps", "share"), [(10, 0.3), (200, 0.3), (300, 0.2), (600, 0.1), (1200, 0.1), (10**6, 0.1)]
+)
+def test_a_fit_ends_with_sixty_rounding_steps_within_its_bounds(steps, share):
+    assert rounding_share(steps) == pytest.approx(share)
 
 
 def test_fitting_trades_rate_for_quality(crop):
