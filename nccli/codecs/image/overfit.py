@@ -21,7 +21,7 @@ from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image, convert_mode
 
 #: Named efforts and the fitting steps they run: on 2 CPU cores a 768x512 image takes about
-#: 1 minute at fast and 5-6.5 at default (281-387 s measured; a step is 0.25-0.35 s there).
+#: 1 minute at fast and 5-8 at default (281-483 s measured; a step is 0.25-0.35 s there).
 EFFORTS = {"fast": 200, "default": 1200, "max": 5000}
 #: Bounds of an effort given as a number of steps.
 MIN_STEPS, MAX_STEPS = 10, 1_000_000
