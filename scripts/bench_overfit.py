@@ -74,8 +74,13 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
     model, latents = read_model(parsed.header, chunks)
     sizes = [tuple(latent.shape[-2:]) for latent in latents]
     with torch.no_grad():  # the grids the file codes (the others are one flag bit each)
-        coded = [(g, c) for g, c in overfit.with_coarser(latents) if g.any()]
-        estimate = 8 + float(overfit.latent_bits(coded, model.arm))
+        estimate = 8 + float(
+            sum(
+                overfit.grid_bits(grid, coarser, model.arm)
+                for grid, coarser in overfit.with_coarser(latents)
+                if grid.any()
+            )
+        )
     whole = median_seconds(lambda: api.decode(data), repeat)
     entropy = median_seconds(
         lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), repeat

@@ -23,13 +23,11 @@ from nccli.models.image.overfit import (
     full_contexts,
     laplace_bits,
     laplace_parameters,
-    latent_bits,
     pass_contexts,
     pass_view,
     render,
     rounding_share,
     upsample,
-    with_coarser,
 )
 
 
@@ -83,21 +81,6 @@ def test_discretised_laplace_sums_to_one(mean, scale):
     values = torch.arange(-400, 401, dtype=torch.float32)
     bits = [float(laplace_bits(v, torch.tensor(mean), torch.tensor(scale))) for v in values]
     assert sum(2**-b for b in bits) == pytest.approx(1, abs=1e-4)
-
-
-def test_the_batched_rate_is_the_sum_of_each_pass_bits():
-    """latent_bits runs every pass of every grid at once: the same bits as pass by pass."""
-    arm = OverfitModel(8, 8, seed=2).arm
-    grids = [torch.randn(1, 1, h, w) * 3 for h, w in ((13, 10), (7, 5), (4, 3), (2, 2), (1, 1))]
-    expected = 0.0
-    for latent, coarser in with_coarser(grids):
-        for number in range(len(PASSES)):
-            contexts = pass_contexts(latent, coarser, number)
-            mean, log_scale = laplace_parameters(contexts, arm, number)
-            values = pass_view(latent, number)[0, 0]
-            expected += float(laplace_bits(values, mean, torch.exp(log_scale)))
-    assert float(latent_bits(with_coarser(grids), arm)) == pytest.approx(expected, rel=1e-5)
-    assert float(latent_bits([], arm)) == 0
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ from nccli.models.image.overfit import (
     PASSES,
     OverfitModel,
     full_contexts,
-    latent_bits,
+    grid_bits,
     pass_columns,
     pass_contexts,
     pass_input_layer,
@@ -94,7 +94,7 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
         quantize_originals(ParameterSteps((*exponents[:group], exponent, *exponents[group + 1 :])))
         bits = _parameter_bits(_integers(model, GROUPS[group], exponent))
         if GROUPS[group].startswith("arm"):
-            return bits + float(latent_bits(with_coarser(latents), model.arm))
+            return bits + float(sum(grid_bits(g, c, model.arm) for g, c in with_coarser(latents)))
         error = F.mse_loss(model.synthesize(latents).clamp(0, 1), image, reduction="sum")
         return bits + lam * 255**2 * float(error) / 3
 
