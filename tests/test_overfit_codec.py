@@ -25,9 +25,16 @@ from nccli.codecs.image.overfit import (
 )
 from nccli.codecs.progress import reporting
 from nccli.container import loads
-from nccli.entropy.laplace import MEAN_STEPS, SCALES, laplace_table, rows_and_bases
+from nccli.entropy.laplace import (
+    MEAN_STEPS,
+    SCALES,
+    laplace_table,
+    rows_and_bases,
+    rows_and_bases_in_units,
+)
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image
+from nccli.models.exact import ACTIVATION_BITS
 from nccli.models.image import overfit_coding
 from nccli.models.image.overfit import OverfitModel, fit
 
@@ -164,6 +171,40 @@ def test_rows_come_from_exact_arithmetic():
     assert bases.tolist() == [0, -2, 2, 100]
     assert (rows % MEAN_STEPS).tolist() == [0, 6, 1, 0]  # -1.25 = -2 + 6/8; 2.0625 -> 2 + 1/8
     assert (rows // MEAN_STEPS).tolist() == [0, 36, 37, SCALES - 1]
+
+
+def test_rows_from_units_are_the_same_by_integer_shifts():
+    torch.manual_seed(4)
+    edges = [0, 255, 256, 257, 511, 512, 18431, 18432, 18433, 18687, 18688, 18689]
+    units = torch.cat(
+        [
+            torch.randint(-(2**24), 2**24, (2, 3000)),
+            torch.randint(-20000, 20000, (2, 3000)),
+            torch.tensor([edges + [-e for e in edges]] * 2),
+        ],
+        dim=1,
+    ).double()
+    expected = rows_and_bases(*(units / 2**ACTIVATION_BITS))
+    got = rows_and_bases_in_units(units, ACTIVATION_BITS)
+    assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+    with pytest.raises(ValueError, match="fractional bits"):
+        rows_and_bases_in_units(units, 3)
+
+
+def test_sparse_latents_code_the_same_through_the_zero_context_shortcut(small, monkeypatch):
+    """Where parents are mostly zero the decoder runs the ARM once for all zero contexts:
+    the same bitstream and latents as running it on every one."""
+    model, _ = _fitted(small)
+    torch.manual_seed(5)
+    latents = [g * (torch.rand_like(g) < 0.05) for g in overfit_coding.latent_integers(model)]
+    sizes = [tuple(latent.shape[-2:]) for latent in latents]
+    data = overfit_coding.encode_latents(latents, model.arm)
+    decoded = overfit_coding.decode_latents(data, sizes, model.arm)
+    monkeypatch.setattr(overfit_coding, "SPARSE_PARENTS", 2.0)  # never look for zero contexts
+    assert overfit_coding.encode_latents(latents, model.arm) == data
+    dense = overfit_coding.decode_latents(data, sizes, model.arm)
+    for expected, a, b in zip(latents, decoded, dense, strict=True):
+        assert torch.equal(a, expected) and torch.equal(b, expected)
 
 
 def test_progress_is_reported(small):

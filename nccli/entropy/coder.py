@@ -13,6 +13,8 @@ Payload: varint byte length of the coder's words, the words (little-endian uint3
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import constriction
 import numpy as np
 
@@ -34,7 +36,7 @@ def encode(symbols: np.ndarray, rows: np.ndarray, table: PmfTable) -> bytes:
     escapes: list[bytes] = []
     bins = groups.bins(symbols, escapes)
     coder = constriction.stream.stack.AnsCoder()
-    for row, span in reversed(groups.spans):  # a stack: the first group decoded goes in last
+    for row, span in reversed(list(groups.spans())):  # a stack: the first decoded goes in last
         coder.encode_reverse(bins[span], _model(table, row))
     return _frame(coder.get_compressed(), escapes)
 
@@ -44,7 +46,7 @@ def decode(data: bytes, rows: np.ndarray, table: PmfTable) -> np.ndarray:
     groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), table)
     words, position = _unframe(data)
     coder = constriction.stream.stack.AnsCoder(words)
-    bins = [coder.decode(_model(table, row), span.stop - span.start) for row, span in groups.spans]
+    bins = [coder.decode(_model(table, row), size) for row, size in groups.sizes]
     symbols, position = groups.values(bins, data, position)
     if position != len(data):
         raise InvalidInputError("entropy-coded data has trailing bytes")
@@ -64,7 +66,7 @@ class QueueEncoder:
     def encode(self, symbols: np.ndarray, rows: np.ndarray) -> None:
         groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
         bins = groups.bins(np.asarray(symbols, dtype=np.int64).ravel(), self.escapes)
-        for row, span in groups.spans:
+        for row, span in groups.spans():
             self.coder.encode(bins[span], _cached_model(self.models, self.table, row))
 
     def finish(self) -> bytes:
@@ -82,9 +84,10 @@ class QueueDecoder:
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
         groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
+        decode, models = self.coder.decode, self.models
         bins = [
-            self.coder.decode(_cached_model(self.models, self.table, row), span.stop - span.start)
-            for row, span in groups.spans
+            decode(models[row] if row in models else _cached_model(models, self.table, row), size)
+            for row, size in groups.sizes
         ]
         symbols, self.position = groups.values(bins, self.data, self.position)
         return symbols.reshape(np.shape(rows))
@@ -97,19 +100,24 @@ class QueueDecoder:
 
 class _Groups:
     """A batch in coding order: symbols grouped by table row (rows increasing), each group
-    in position order. ``spans`` holds each group's (row, slice of the coding order)."""
+    in position order. ``sizes`` lists each group's (row, symbol count)."""
 
     def __init__(self, rows: np.ndarray, table: PmfTable) -> None:
         narrow = len(table.lengths) <= np.iinfo(np.uint16).max  # stable sorts radix-sort these
         self.order = np.argsort(rows.astype(np.uint16) if narrow else rows, kind="stable")
-        ordered = rows[self.order]
-        starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # rows are non-negative
-        bounds = [*starts.tolist(), len(rows)]
-        self.spans = [
-            (row, slice(bounds[i], bounds[i + 1])) for i, row in enumerate(ordered[starts].tolist())
-        ]
-        self.offsets = table.offsets[ordered]
-        self.escape_bins = table.lengths[ordered] - 1
+        counts = np.bincount(rows, minlength=len(table.lengths))
+        present = np.flatnonzero(counts)
+        sizes = counts[present]
+        self.sizes = list(zip(present.tolist(), sizes.tolist(), strict=True))
+        self.offsets = np.repeat(table.offsets[present], sizes)
+        self.escape_bins = np.repeat(table.lengths[present] - 1, sizes)
+
+    def spans(self) -> Iterator[tuple[int, slice]]:
+        """Each group's row and its slice of the coding order."""
+        start = 0
+        for row, size in self.sizes:
+            yield row, slice(start, start + size)
+            start += size
 
     def bins(self, symbols: np.ndarray, escapes: list[bytes]) -> np.ndarray:
         """Each symbol's bin in its row, in coding order; symbols outside their row take the

@@ -72,6 +72,25 @@ def rows_and_bases(mean: torch.Tensor, log_scale: torch.Tensor) -> tuple[np.ndar
     return rows, steps // MEAN_STEPS
 
 
+def rows_and_bases_in_units(
+    parameters: torch.Tensor, fraction_bits: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """rows_and_bases of (mean, log-scale) given as integers in units of 2**-fraction_bits
+    (2 x N), by integer shifts: the same rows and bases in fewer passes."""
+    mean_bits = MEAN_STEPS.bit_length() - 1
+    shift = fraction_bits - mean_bits  # a mean or log-scale step, in units: 2**shift
+    low = -LOG_SCALE_LOW * (1 << fraction_bits)
+    if 1 << mean_bits != MEAN_STEPS or LOG_SCALE_STEP * MEAN_STEPS != 1 or shift < 1:
+        raise ValueError(f"{fraction_bits} fractional bits do not hold the table's grids")
+    if low != int(low):
+        raise ValueError(f"{fraction_bits} fractional bits do not hold LOG_SCALE_LOW")
+    mean, log_scale = parameters.to(torch.int64).numpy()
+    half = 1 << (shift - 1)
+    steps = (mean + half) >> shift  # floor(mean * MEAN_STEPS + 1/2)
+    scale_index = np.clip((log_scale + (int(low) + half)) >> shift, 0, SCALES - 1)
+    return scale_index * MEAN_STEPS + (steps & (MEAN_STEPS - 1)), steps >> mean_bits
+
+
 def _mean_steps(mean: torch.Tensor) -> np.ndarray:
     """Each mean in units of 1 / MEAN_STEPS, rounded half up (exact for dyadic means)."""
     scaled = mean.to(torch.float64).cpu().numpy().ravel() * MEAN_STEPS

@@ -58,15 +58,28 @@ class ExactSequential:
         """Evaluate on float input (quantized to the activation grid first); float output."""
         if self.stack is None:
             return self._evaluate(x)
-        columns = self.stack(x.reshape(-1, x.shape[-1]).T)
+        columns = self.stack.on_columns(x.reshape(-1, x.shape[-1]).T)
         return columns.T.reshape(*x.shape[:-1], -1).to(torch.float32)
 
     def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """A stack of linear layers on inputs x rows (each column one input): outputs x rows,
         float64. The same values as calling it on the rows, without transposing them."""
+        return self._linear_stack().on_columns(columns)
+
+    def on_integer_columns(
+        self, columns: torch.Tensor, nonzero: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """on_columns for integer inputs of at most 2**(ACTIVATION_LIMIT_BITS - ACTIVATION_BITS)
+        in magnitude, given (inputs + 1) x rows with a last row of ones: nothing to quantize
+        or copy. Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64).
+        ``nonzero``: the indices of the columns with a non-zero input, when known: the stack
+        runs on those, and once on a zero column for all the others."""
+        return self._linear_stack().on_integer_columns(columns, nonzero)
+
+    def _linear_stack(self) -> _LinearStack:
         if self.stack is None:
             raise TypeError("on_columns evaluates stacks of linear layers only")
-        return self.stack(columns)
+        return self.stack
 
     def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
         scale = float(1 << ACTIVATION_BITS)
@@ -106,26 +119,59 @@ class _LinearStack:
                 self.steps[-1] = (self.steps[-1][0], 0.0, None)
             else:
                 self.steps[-1] = (self.steps[-1][0], -_LIMIT, layer.slope)
+        first = self.steps[0][0]
+        # The first matrix for integer inputs: its weights times 2**ACTIVATION_BITS (exact).
+        self.integer_first = torch.cat([first[:, :-1] * (1 << ACTIVATION_BITS), first[:, -1:]], 1)
 
-    def __call__(self, columns: torch.Tensor) -> torch.Tensor:
+    def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """inputs x rows (float) -> outputs x rows (float64, on the activation grid)."""
         scale = float(1 << ACTIVATION_BITS)
-        rows = columns.shape[1]
+        rows, first = columns.shape[1], self.steps[0][0]
         out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
         buffers: list[torch.Tensor] = []
         for start in range(0, rows, ROWS_PER_CHUNK):
             chunk = columns[:, start : start + ROWS_PER_CHUNK]
             if not buffers or buffers[0].shape[1] != chunk.shape[1]:
                 buffers = self._buffers(chunk.shape[1])
-            a = buffers[0]
-            a[:-1].copy_(chunk).mul_(scale).round_().clamp_(-_LIMIT, _LIMIT)
-            for (matrix, low, slope), b in zip(self.steps, buffers[1:], strict=True):
-                acc = torch.mm(matrix, a, out=b[:-1]).round_().clamp_(low, _LIMIT)
-                if slope is not None:
-                    _leaky(acc, slope)
-                a = b
-            out[:, start : start + chunk.shape[1]] = a[:-1]
+            buffers[0][:-1].copy_(chunk).mul_(scale).round_().clamp_(-_LIMIT, _LIMIT)
+            out[:, start : start + chunk.shape[1]] = self._layers(buffers[0], buffers[1:], first)
         return out / scale
+
+    def on_integer_columns(
+        self, columns: torch.Tensor, nonzero: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """(inputs + 1) x rows, integers then ones -> outputs x rows in activation units.
+        ``nonzero``: the indices of the columns with a non-zero input, when known (sparse
+        inputs); the others all give a zero column's output, computed once."""
+        if nonzero is None:
+            return self._on_integers(columns)
+        zero = torch.zeros(columns.shape[0], 1, dtype=torch.float64)
+        zero[-1] = 1.0
+        out = self._on_integers(zero).expand(-1, columns.shape[1]).clone()
+        out[:, nonzero] = self._on_integers(columns[:, nonzero])
+        return out
+
+    def _on_integers(self, columns: torch.Tensor) -> torch.Tensor:
+        rows, first = columns.shape[1], self.integer_first
+        out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
+        buffers: list[torch.Tensor] = []
+        for start in range(0, rows, ROWS_PER_CHUNK):
+            chunk = columns[:, start : start + ROWS_PER_CHUNK].to(torch.float64)
+            if not buffers or buffers[0].shape[1] != chunk.shape[1]:
+                buffers = self._buffers(chunk.shape[1])
+            out[:, start : start + chunk.shape[1]] = self._layers(chunk, buffers[1:], first)
+        return out
+
+    def _layers(self, a: torch.Tensor, buffers: list[torch.Tensor], first: torch.Tensor):
+        """The layers, ``first`` as the first one's matrix, on a chunk of input columns (their
+        last row ones): the last layer's output, a view of its buffer."""
+        matrices = [first, *(matrix for matrix, _, _ in self.steps[1:])]
+        for matrix, (_, low, slope), b in zip(matrices, self.steps, buffers, strict=True):
+            acc = torch.mm(matrix, a, out=b[:-1]).round_().clamp_(low, _LIMIT)
+            if slope is not None:
+                _leaky(acc, slope)
+            a = b
+        return a[:-1]
 
     def _buffers(self, rows: int) -> list[torch.Tensor]:
         """Per layer input and for the output: a (width + 1) x rows buffer, its last row ones."""

@@ -273,9 +273,20 @@ def _context_columns(
     latent: torch.Tensor, coarser: torch.Tensor | None, number: int
 ) -> list[torch.Tensor]:
     """Each of pass ``number``'s COLUMNS over its positions (h' x w' views)."""
+    return padded_context_columns(
+        F.pad(latent, (2, 2, 2, 2))[0, 0],
+        None if coarser is None else F.pad(coarser, (1, 1, 1, 1))[0, 0],
+        number,
+    )
+
+
+def padded_context_columns(
+    padded: torch.Tensor, coarser: torch.Tensor | None, number: int
+) -> list[torch.Tensor]:
+    """Each of pass ``number``'s COLUMNS over its positions (h' x w' views), from its grid with
+    a border of two zeros and the coarser grid (or None) with a border of one (2-D each)."""
     py, px = PASSES[number]
-    height, width = pass_view(latent, number).shape[-2:]
-    padded = F.pad(latent, (2, 2, 2, 2))[0, 0]
+    height, width = (padded.shape[0] - 3 - py) // 2, (padded.shape[1] - 3 - px) // 2
     columns = [
         padded[2 + py + dy :: 2, 2 + px + dx :: 2][:height, :width]
         for (dy, dx), visible in zip(NEIGHBOURS, VISIBLE[number], strict=True)
@@ -283,9 +294,8 @@ def _context_columns(
     ]
     if coarser is None:
         return columns + [padded.new_zeros(height, width)] * len(PARENTS)
-    padded = F.pad(coarser, (1, 1, 1, 1))[0, 0]
     return columns + [
-        padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in PARENTS
+        coarser[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width] for dy, dx in PARENTS
     ]
 
 

@@ -24,16 +24,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from nccli.entropy import coder
-from nccli.entropy.laplace import MEAN_STEPS, SCALES, laplace_table, rows_and_bases
+from nccli.entropy.laplace import (
+    MEAN_STEPS,
+    SCALES,
+    laplace_table,
+    rows_and_bases,
+    rows_and_bases_in_units,
+)
 from nccli.errors import InvalidInputError
-from nccli.models.exact import ExactSequential
+from nccli.models.exact import ACTIVATION_BITS, ExactSequential
 from nccli.models.image.overfit import (
     LATENT_LIMIT,
     PASSES,
     OverfitModel,
     full_contexts,
     grid_bits,
-    pass_columns,
+    padded_context_columns,
     pass_contexts,
     pass_input_layer,
     pass_view,
@@ -42,6 +48,9 @@ from nccli.models.image.overfit import (
 
 #: The latent bitstream's format (1: nc-overfit version 1's).
 LATENT_FORMAT = 2
+#: When this share of the coarser grid is zero, many contexts are all zero: the decoder looks
+#: for them and runs the ARM once for all of them.
+SPARSE_PARENTS = 0.5
 #: Parameter groups, each with its own quantization step, in bitstream order.
 GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
 #: Quantization steps are 2**-exponent with an exponent in this range.
@@ -177,18 +186,18 @@ def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
 def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
     """A byte with bit i set when grid i (finest first) holds a non-zero latent, then the
     range-coded passes of those grids, in decoding order (format version 2)."""
-    parameters = _exact_passes(arm, LATENT_FORMAT)
+    passes = _exact_passes(arm, LATENT_FORMAT)
     encoder = coder.QueueEncoder(laplace_table())
-    grids = [grid.cpu() for grid in latents]
+    grids = [F.pad(grid.detach().cpu().double(), (2, 2, 2, 2))[0, 0] for grid in latents]
     coded = [bool(grid.any()) for grid in grids]
-    for index, (latent, coarser) in zip(
+    for index, (grid, coarser) in zip(
         reversed(range(len(grids))), with_coarser(grids), strict=True
     ):
         for number in range(len(PASSES)):
-            values = pass_view(latent, number)
+            values = pass_view(grid[2:-2, 2:-2], number)
             if coded[index] and values.numel():
-                rows, bases = rows_and_bases(*parameters[number](latent, coarser))
-                encoder.encode(values.double().numpy().astype(np.int64).ravel() - bases, rows)
+                rows, bases = passes[number](grid, coarser)
+                encoder.encode(values.numpy().astype(np.int64).ravel() - bases, rows)
     return bytes([sum(1 << i for i, flag in enumerate(coded) if flag)]) + encoder.finish()
 
 
@@ -197,7 +206,7 @@ def decode_latents(
 ) -> list[torch.Tensor]:
     """Invert encode_latents given each grid's (height, width), finest first; ``version``
     1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts)."""
-    parameters = _exact_passes(arm, version)
+    passes = _exact_passes(arm, version)
     if version == 1:
         coded = [True] * len(sizes)
     elif not data or data[0] >> len(sizes):
@@ -205,30 +214,31 @@ def decode_latents(
     else:
         coded, data = [bool(data[0] >> i & 1) for i in range(len(sizes))], data[1:]
     decoder = coder.QueueDecoder(data, laplace_table())
-    latents = [torch.zeros(1, 1, h, w, dtype=torch.float64) for h, w in sizes]
-    for index, (latent, coarser) in zip(
-        reversed(range(len(sizes))), with_coarser(latents), strict=True
+    grids = [torch.zeros(h + 4, w + 4, dtype=torch.float64) for h, w in sizes]
+    for index, (grid, coarser) in zip(
+        reversed(range(len(sizes))), with_coarser(grids), strict=True
     ):
         for number in range(len(PASSES)):
-            view = pass_view(latent, number)
+            view = pass_view(grid[2:-2, 2:-2], number)
             if coded[index] and view.numel():
-                rows, bases = rows_and_bases(*parameters[number](latent, coarser))
+                rows, bases = passes[number](grid, coarser)
                 values = decoder.decode(rows) + bases
                 if np.abs(values).max() > LATENT_LIMIT:
                     raise InvalidInputError("nc-overfit latent data is damaged")
-                view.copy_(torch.from_numpy(values.reshape(view.shape).astype(np.float64)))
+                view.copy_(torch.from_numpy(values.reshape(view.shape)))
     decoder.finish()
-    return [latent.float() for latent in latents]
+    return [grid[None, None, 2:-2, 2:-2].float() for grid in grids]
 
 
-#: Per pass, the ARM on the integer path: (grid, coarser grid) -> 2 x positions.
-PassParameters = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+#: Per pass, the ARM on the integer path: (grid, the coarser grid or None; 2-D, each with a
+#: border of two zeros) -> the table rows and bases of the pass's positions.
+PassRows = Callable[[torch.Tensor, torch.Tensor | None], tuple[np.ndarray, np.ndarray]]
 
 
 @torch.no_grad()
-def _exact_passes(arm: nn.Sequential, version: int) -> list[PassParameters]:
-    """Per pass, the ARM's (mean, log-scale) rows on the integer path. Version 2 gives each
-    pass its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
+def _exact_passes(arm: nn.Sequential, version: int) -> list[PassRows]:
+    """Per pass, the table rows from the ARM on the integer path. Version 2 gives each pass
+    its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
     if version == 1:
         whole = ExactSequential(arm)
         return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
@@ -245,13 +255,27 @@ def _exact_passes(arm: nn.Sequential, version: int) -> list[PassParameters]:
 
 
 def _on_columns(
-    exact: ExactSequential, number: int, latent: torch.Tensor, coarser: torch.Tensor | None
-) -> torch.Tensor:
-    return exact.on_columns(pass_columns(latent, coarser, number).flatten(1))
+    exact: ExactSequential, number: int, grid: torch.Tensor, coarser: torch.Tensor | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pass ``number``'s contexts stacked as the ARM's columns (a row of ones below them),
+    through the ARM in integer units, to table rows."""
+    columns = padded_context_columns(grid, None if coarser is None else coarser[1:-1, 1:-1], number)
+    height, width = columns[0].shape
+    stacked = torch.empty(len(columns) + 1, height * width, dtype=torch.float64)
+    stacked[-1] = 1.0
+    torch.stack(columns, out=stacked[:-1].view(len(columns), height, width))
+    nonzero = None
+    parents = None if coarser is None else coarser[2:-2, 2:-2]
+    if parents is not None and (parents == 0).sum() >= SPARSE_PARENTS * parents.numel():
+        nonzero = stacked[:-1].abs().sum(0).nonzero()[:, 0]
+    units = exact.on_integer_columns(stacked, nonzero)
+    return rows_and_bases_in_units(units, ACTIVATION_BITS)
 
 
 def _on_full_contexts(
-    whole: ExactSequential, number: int, latent: torch.Tensor, coarser: torch.Tensor | None
-) -> torch.Tensor:
-    contexts = full_contexts(pass_contexts(latent, coarser, number), number)
-    return whole(contexts).reshape(-1, 2).T
+    whole: ExactSequential, number: int, grid: torch.Tensor, coarser: torch.Tensor | None
+) -> tuple[np.ndarray, np.ndarray]:
+    inner = grid[None, None, 2:-2, 2:-2]
+    outer = None if coarser is None else coarser[None, None, 2:-2, 2:-2]
+    contexts = full_contexts(pass_contexts(inner, outer, number), number)
+    return rows_and_bases(*whole(contexts).reshape(-1, 2).T)
