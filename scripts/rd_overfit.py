@@ -2,6 +2,7 @@
 
     python scripts/rd_overfit.py [--photos data/photos/validation] [--limit N]
         [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results] [--stem NAME]
+        [--encodes-only]
 
 Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
 each effort and quality, timing every encode and decode on this machine's device (CUDA when
@@ -10,11 +11,17 @@ JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All 
 real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: overfit-rd):
 BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, mean
 bpp, PSNR and encode/decode seconds per setting.
+
+Every nc-overfit encode is written to OUT/NAME.encodes.json as soon as it is measured, and
+reused by a later run with the same encoder (a digest of the sources that make the
+bitstream), photo, effort, quality, device and thread count: an interrupted run, or one
+stopped after --encodes-only (no anchors, no report), resumes where it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -38,23 +45,66 @@ ROOT = Path(__file__).resolve().parents[1]
 CODEC = "nc-overfit"
 OTHERS = ("nc-photo", "webp", "jpeg", "avif", "jpeg2000")
 METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM"}
+#: The sources whose code makes nc-overfit's bitstream: encodes made by other versions of
+#: them are not reused.
+ENCODER_SOURCES = ("nccli/codecs/image/overfit.py", "nccli/models", "nccli/entropy")
 
 
-def overfit_row(photo: Path, effort: str, quality: float) -> tuple[Row, float, float]:
-    """One nc-overfit encoding of a photo, measured: (row, encode seconds, decode seconds).
-    The row's codec names the effort, so that each effort is a curve of its own."""
+def encoder_digest() -> str:
+    """A digest of ENCODER_SOURCES' Python files."""
+    digest = hashlib.sha256()
+    for source in ENCODER_SOURCES:
+        path = ROOT / source
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0")
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+#: What an encode's entry holds beyond its setting and seconds.
+MEASURES = ("bytes", "bpp", "psnr", "ms_ssim")
+
+
+class EncodeCache:
+    """nc-overfit's measured encodes in a JSON file, keyed by encoder, device, threads,
+    photo, effort and quality; written after every new entry."""
+
+    def __init__(self, path: Path, device: str) -> None:
+        self.path = path
+        self.prefix = f"{encoder_digest()} {device} {torch.get_num_threads()}"
+        self.entries: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
+
+    def measured(self, photo: Path, effort: str, quality: float) -> tuple[Row, float, float]:
+        """(row, encode seconds, decode seconds): from the file when it holds them, else
+        measured and stored."""
+        key = f"{self.prefix} {photo.name} {effort} {quality:g}"
+        if key not in self.entries:
+            self.entries[key] = measure(photo, effort, quality)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(json.dumps(self.entries, indent=1) + "\n")
+        entry = self.entries[key]
+        row = Row(str(photo), f"{CODEC} {effort}", request={"quality": quality})
+        for name in MEASURES:  # the row's codec names the effort: a curve per effort
+            setattr(row, name, entry[name])
+        return row, entry["encode_s"], entry["decode_s"]
+
+
+def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
+    """One nc-overfit encoding of a photo: MEASURES and its encode and decode seconds."""
     image = read_image(photo.read_bytes())
     start = time.perf_counter()
     data = api.encode(image, CODEC, quality=quality, effort=effort, strip=True)
     encoded = time.perf_counter()
     decoded, _ = api.decode(data)
     decoding = time.perf_counter() - encoded
-    row = Row(str(photo), f"{CODEC} {effort}", request={"quality": quality})
-    row.bytes = len(data)
-    row.bpp = len(data) * 8 / (image.width * image.height)
-    row.psnr = psnr(image.pixels, decoded)
-    row.ms_ssim = ms_ssim(image.pixels, decoded)
-    return row, encoded - start, decoding
+    return {
+        "bytes": len(data),
+        "bpp": len(data) * 8 / (image.width * image.height),
+        "psnr": psnr(image.pixels, decoded),
+        "ms_ssim": ms_ssim(image.pixels, decoded),
+        "encode_s": encoded - start,
+        "decode_s": decoding,
+    }
 
 
 def markdown(
@@ -102,8 +152,13 @@ def main() -> None:
     parser.add_argument(
         "--stem", default="overfit-rd", help="report file names: NAME.json, NAME.md"
     )
+    parser.add_argument(
+        "--encodes-only", action="store_true", help="stop after nc-overfit's encodes"
+    )
     args = parser.parse_args()
     select(args.device)
+    device = str(torch_device())
+    cache = EncodeCache(args.out / f"{args.stem}.encodes.json", device)
     photos = sorted(args.photos.glob("*.png"))[: args.limit]
     if not photos:
         raise SystemExit(f"no PNG photos in {args.photos}: run scripts/data/photos.py first")
@@ -112,12 +167,14 @@ def main() -> None:
         for quality in args.qualities:
             spent = []
             for photo in photos:
-                row, encoding, decoding = overfit_row(photo, effort, quality)
+                row, encoding, decoding = cache.measured(photo, effort, quality)
                 print(f"{row.setting} {photo.name}: {row.bpp:.4f} bpp {row.psnr:.2f} dB, "
                       f"encode {encoding:.0f} s, decode {decoding:.3f} s", flush=True)  # fmt: skip
                 rows.append(row)
                 spent.append((encoding, decoding))
             times[rows[-1].setting] = [sum(s) / len(s) for s in zip(*spent, strict=True)]
+    if args.encodes_only:
+        return
     anchors = run_all(codec_tasks(photos, list(OTHERS), {}, sweep=True))
     failed = [row for row in anchors if row.error]
     if failed:
@@ -125,7 +182,6 @@ def main() -> None:
     rows += anchors
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in OTHERS}
-    device = str(torch_device())
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "photos": [p.name for p in photos],
