@@ -162,7 +162,9 @@ class _LinearStack:
             out[:, start : start + chunk.shape[1]] = self._layers(chunk, buffers[1:], first)
         return out
 
-    def _layers(self, a: torch.Tensor, buffers: list[torch.Tensor], first: torch.Tensor):
+    def _layers(
+        self, a: torch.Tensor, buffers: list[torch.Tensor], first: torch.Tensor
+    ) -> torch.Tensor:
         """The layers, ``first`` as the first one's matrix, on a chunk of input columns (their
         last row ones): the last layer's output, a view of its buffer."""
         matrices = [first, *(matrix for matrix, _, _ in self.steps[1:])]

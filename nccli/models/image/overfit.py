@@ -264,11 +264,6 @@ def pass_contexts(latent: torch.Tensor, coarser: torch.Tensor | None, number: in
     return torch.stack(_context_columns(latent, coarser, number), dim=-1)
 
 
-def pass_columns(latent: torch.Tensor, coarser: torch.Tensor | None, number: int) -> torch.Tensor:
-    """pass_contexts with the inputs first: len(COLUMNS[number]) x h' x w'."""
-    return torch.stack(_context_columns(latent, coarser, number))
-
-
 def _context_columns(
     latent: torch.Tensor, coarser: torch.Tensor | None, number: int
 ) -> list[torch.Tensor]:
