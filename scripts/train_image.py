@@ -126,10 +126,9 @@ class WeightAverage:
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
-        for average, current in zip(self.model.parameters(), model.parameters(), strict=True):
-            average.lerp_(current, 1 - self.decay)
-        for average, current in zip(self.model.buffers(), model.buffers(), strict=True):
-            average.copy_(current)
+        averages, currents = list(self.model.parameters()), list(model.parameters())
+        torch._foreach_lerp_(averages, currents, 1 - self.decay)
+        torch._foreach_copy_(list(self.model.buffers()), list(model.buffers()))
 
 
 def save_state(
@@ -238,7 +237,7 @@ def main() -> None:
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
     log = (args.state or ROOT / "runs") / "log.jsonl"
     started, step = time.monotonic(), 0
-    sums = {"loss": 0.0, "bpp": 0.0, "psnr": 0.0}
+    sums = torch.zeros(3, device=device)  # loss, bpp, PSNR: read every 100 steps, not synced
     while step < args.steps and time.monotonic() - started < args.minutes * 60:
         x = sample_batch(train, args.batch, args.patch, rng).to(device)
         levels = sample_levels(args.batch, rng).to(device)
@@ -256,17 +255,17 @@ def main() -> None:
         aux_optimizer.step()
         average.update(model)
         step += 1
-        sums["loss"] += float(loss.detach())
-        sums["bpp"] += float(bpp.detach().mean())
-        sums["psnr"] += float(-10 * torch.log10(mse.detach().mean()))
+        with torch.no_grad():
+            sums += torch.stack([loss, bpp.mean(), -10 * torch.log10(mse.mean())])
         if step % 100 == 0:
+            mean_loss, mean_bpp, mean_psnr = (sums / 100).tolist()
             elapsed = time.monotonic() - started
             print(
-                f"step {done + step}: loss {sums['loss'] / 100:.3f} bpp {sums['bpp'] / 100:.3f}"
-                f" psnr {sums['psnr'] / 100:.2f} ({step / elapsed:.1f} steps/s)",
+                f"step {done + step}: loss {mean_loss:.3f} bpp {mean_bpp:.3f}"
+                f" psnr {mean_psnr:.2f} ({step / elapsed:.1f} steps/s)",
                 flush=True,
             )
-            sums = dict.fromkeys(sums, 0.0)
+            sums.zero_()
         if step % args.validate_every == 0:
             report(average.model, validation, done + step, log)
     done += step

@@ -16,6 +16,7 @@ from conftest import PHOTO
 
 from nccli import api
 from nccli.codecs.base import get_codec
+from nccli.codecs.device import ENVIRONMENT
 from nccli.codecs.image.overfit import (
     EFFORTS,
     fitting_steps,
@@ -213,6 +214,29 @@ def test_progress_is_reported(small):
         api.encode(small, "nc-overfit", **FAST)
     assert seen[-1][0] == 1.0 and "bpp" in seen[0][1]
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@needs_cuda
+def test_files_fitted_on_a_gpu_decode_on_the_cpu_like_files_fitted_there(small, monkeypatch):
+    measured = {}
+    for device in ("cuda", "cpu"):
+        monkeypatch.setenv(ENVIRONMENT, device)
+        data = api.encode(small, "nc-overfit", quality=6, effort="200")
+        monkeypatch.setenv(ENVIRONMENT, "cpu")
+        decoded, _ = api.decode(data)
+        measured[device] = len(data), psnr(small, decoded)
+    (gpu_bytes, gpu_psnr), (cpu_bytes, cpu_psnr) = measured["cuda"], measured["cpu"]
+    assert abs(gpu_psnr - cpu_psnr) < 1.0 and abs(gpu_bytes / cpu_bytes - 1) < 0.2
+
+
+@needs_cuda
+def test_fitting_on_a_gpu_is_deterministic_for_a_seed(small, monkeypatch):
+    monkeypatch.setenv(ENVIRONMENT, "cuda")
+    first, second = (api.encode(small, "nc-overfit", quality=3, **FAST) for _ in range(2))
+    assert first == second
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 70)])
