@@ -63,7 +63,9 @@ def test_bpp_target_is_met_between_levels():
 @pytest.mark.parametrize("quality", [1, 8])
 def test_tiles_leave_no_costly_seams(quality):
     """Tiles of 256 on the 512x384 photo: four times the seam density of the automatic 1024
-    tiles on a 2048^2 image (scripts/bench_tiles.py measures that case: within 0.14 dB)."""
+    tiles on a 2048^2 image (scripts/bench_tiles.py measures that case: within 0.14 dB).
+    Four tiles cost a near fixed amount of their own (borders, hyper-latents): 210 bytes, 3.4 %
+    of the 6.1 KB file at quality 1, 0.7 % at quality 8 (weights of 86765 steps)."""
     original = np.asarray(Image.open(CUPS).convert("RGB"))
     scores = []
     for tile in (0, 256):
@@ -71,7 +73,7 @@ def test_tiles_leave_no_costly_seams(quality):
         scores.append((len(data), psnr(original, api.decode(data)[0])))
     (whole_size, whole_psnr), (tiled_size, tiled_psnr) = scores
     assert abs(whole_psnr - tiled_psnr) < 0.2
-    assert tiled_size < 1.03 * whole_size
+    assert tiled_size < 1.02 * whole_size + 300
 
 
 def test_grey_and_odd_sizes_round_trip():
