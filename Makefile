@@ -34,8 +34,8 @@ demo: install
 	$(BIN)/nccli info $(DEMO)/cups.ncc
 	$(BIN)/nccli decode $(DEMO)/cups.ncc -o $(DEMO)/cups.png --force
 	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups.ncc
-	$(BIN)/nccli encode $(SAMPLE) -o $(DEMO)/cups-nc-photo.ncc --codec nc-photo --force
-	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups-nc-photo.ncc
+	$(BIN)/nccli encode $(SAMPLE) -o $(DEMO)/cups-webp.ncc --codec webp --force
+	$(BIN)/nccli eval $(SAMPLE) --decoded $(DEMO)/cups-webp.ncc
 	$(BIN)/nccli encode $(SPEECH) -o $(DEMO)/speech.ncc --bitrate 16k --force
 	$(BIN)/nccli decode $(DEMO)/speech.ncc -o $(DEMO)/speech.wav --force
 	$(BIN)/nccli eval $(SPEECH) --decoded $(DEMO)/speech.ncc

@@ -19,7 +19,7 @@ import numpy as np
 
 from nccli import container
 from nccli.codecs.audio.stream import StreamEncoder
-from nccli.codecs.base import Codec, Encoded, default_codec, get_codec, registry
+from nccli.codecs.base import Codec, Encoded, choose_image_codec, get_codec, registry
 from nccli.container.constants import ICC_PROFILE
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import Audio, AudioSource, is_audio_path, open_audio
@@ -50,7 +50,9 @@ def encode(
 
     ``params`` are the codec's parameters in its own scale (see ``nccli codecs``); ``bpp``
     instead searches the rate parameter for the largest file at or below that many bits per
-    pixel, measured on the whole container. ``strip`` leaves the ICC profile out.
+    pixel, measured on the whole container. ``strip`` leaves the ICC profile out. With no
+    codec named, an image goes to the default image codec, or where that cannot keep its alpha
+    channel or 16-bit samples, to the codec ``choose_image_codec`` picks.
     """
     audio = isinstance(source, (str, Path)) and is_audio_path(source) and codec is None
     if audio or isinstance(source, Audio) or (codec and get_codec(codec).modality == "audio"):
@@ -62,7 +64,7 @@ def encode(
     media = load_media(source)
     if strip:
         media = Image(media.pixels)
-    backend = get_codec(codec) if codec else default_codec("image")
+    backend = get_codec(codec) if codec else choose_image_codec(media, params).codec
     if backend.modality != "image":
         raise UsageError(f"codec {backend.name} is for {backend.modality}, not image")
     backend.check(media)

@@ -6,8 +6,9 @@ Encodes every validation photo with nc-photo and with JPEG, WebP, AVIF and JPEG 
 their sweeps, in one run, measuring real .ncc file sizes (nccli's evaluation runner), and
 writes OUT/image-rd.json (every row, means per setting, BD-rates), OUT/image-rd.png (PSNR)
 and OUT/image-rd-ms-ssim.png, and OUT/README.md with the BD-rate tables (PSNR-RGB and
-MS-SSIM) of nc-photo against each anchor, whether it beats WebP at every rate point, and
-the rate cost of its exact entropy-parameter path against the float one.
+MS-SSIM, and PSNR-Y) of nc-photo against each anchor and against WebP on each photo alone,
+whether it beats WebP at every rate point, and the rate cost of its exact entropy-parameter
+path against the float one.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from PIL import Image
 from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.plot import plot_rd
-from nccli.evaluation.runner import run_all
+from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
 from nccli.zoo import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 CODEC = "nc-photo"
 ANCHORS = ("webp", "jpeg", "avif", "jpeg2000")
-METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM"}
+METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM", "psnr_y": "PSNR-Y"}
 
 
 def curve(summaries: list[Summary], codec: str) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +56,15 @@ def beats_at_every_point(summaries: list[Summary], anchor: str) -> list[dict]:
         other = float(np.interp(np.log(rate), np.log(anchor_rates), anchor_psnrs))
         rows.append({"bpp": rate, "psnr": psnr, "anchor_psnr": other, "better": bool(psnr > other)})
     return rows
+
+
+def per_photo_bd(rows: list[Row], anchor: str) -> dict[str, list[BDEntry]]:
+    """nc-photo's BD-rates against an anchor on each photo alone (by file stem)."""
+    ours = [row for row in rows if row.codec in (CODEC, anchor)]
+    return {
+        Path(photo).stem: bd_rates(summarize([row for row in ours if row.input == photo]), anchor)
+        for photo in sorted({row.input for row in ours})
+    }
 
 
 def exact_path_cost(photos: list[Path]) -> list[dict]:
@@ -79,6 +89,7 @@ def exact_path_cost(photos: list[Path]) -> list[dict]:
 def markdown(
     summaries: list[Summary],
     bd: dict[str, list[BDEntry]],
+    photo_bd: dict[str, list[BDEntry]],
     points: list[dict],
     exact: list[dict],
 ) -> str:
@@ -97,6 +108,10 @@ def markdown(
     ]
     for anchor, entries in bd.items():
         lines.append(f"| {anchor} | " + " | ".join(bd_cells(entries, CODEC, METRICS)) + " |")
+    lines += ["", "## BD-rate of nc-photo against WebP on each photo", ""]
+    lines += ["| photo | " + " | ".join(METRICS.values()) + " |", "|---|" + "---:|" * len(METRICS)]
+    for photo, entries in photo_bd.items():
+        lines.append(f"| {photo} | " + " | ".join(bd_cells(entries, CODEC, METRICS)) + " |")
     lines += ["", "## nc-photo against WebP at each of its rate points (PSNR-RGB)", ""]
     lines += ["| bpp | nc-photo (dB) | WebP at that rate (dB) | better |", "|---:|---:|---:|---|"]
     for p in points:
@@ -133,6 +148,7 @@ def main() -> None:
         raise SystemExit(f"{len(failed)} encodings failed, first: {failed[0].error}")
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in ANCHORS}
+    photo_bd = per_photo_bd(rows, "webp")
     points = beats_at_every_point(summaries, "webp")
     exact = exact_path_cost(photos)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +157,9 @@ def main() -> None:
         "results": [row.to_dict() for row in rows],
         "summary": [asdict(s) for s in summaries],
         "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
+        "webp_bd_rates_per_photo": {
+            photo: [asdict(e) for e in entries] for photo, entries in photo_bd.items()
+        },
         "against_webp": points,
         "exact_path": exact,
     }
@@ -148,7 +167,7 @@ def main() -> None:
     plots = plot_rd(summaries)
     (args.out / "image-rd.png").write_bytes(plots["rd-psnr.png"])
     (args.out / "image-rd-ms-ssim.png").write_bytes(plots["rd-ms_ssim.png"])
-    (args.out / "README.md").write_text(markdown(summaries, bd, points, exact))
+    (args.out / "README.md").write_text(markdown(summaries, bd, photo_bd, points, exact))
     print((args.out / "README.md").read_text())
 
 

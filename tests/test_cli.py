@@ -63,11 +63,50 @@ def test_decode_to_stdout_writes_png(cli, work):
 
 
 def test_default_output_name_and_default_codec(cli, work):
-    assert cli("encode", "x.png", cwd=work).returncode == 0
+    result = cli("encode", "x.png", cwd=work)
+    assert result.returncode == 0 and b"note:" not in result.stderr
     header = container.loads((work / "x.ncc").read_bytes()).header
-    assert header.codec == "webp"
+    assert header.codec == "nc-photo" and header.params["quality"] == 4
     assert cli("decode", "x.ncc", "-o", "out.tiff", cwd=work).returncode == 0
     assert (work / "out.tiff").exists()
+
+
+def test_default_codec_hands_alpha_and_16_bit_images_to_codecs_that_keep_them(cli, work):
+    rng = np.random.default_rng(0)
+    write = {
+        "rgba.png": rng.integers(0, 256, (24, 40, 4), dtype=np.uint8),
+        "grey16.png": rng.integers(0, 65536, (24, 40, 1), dtype=np.uint16),
+    }
+    for name, pixels in write.items():
+        (work / name).write_bytes(write_image(Image(pixels), ".png"))
+    result = cli("encode", "rgba.png", "grey16.png", "x.png", "-o", "out", cwd=work)
+    assert result.returncode == 0, result.stderr
+    assert b"rgba.png has an alpha channel, which the default codec nc-photo" in result.stderr
+    assert b"grey16.png has 16-bit samples" in result.stderr
+    codecs = {
+        name: container.loads((work / "out" / f"{name}.ncc").read_bytes()).header.codec
+        for name in ("rgba", "grey16", "x")
+    }
+    assert codecs == {"rgba": "webp", "grey16": "png", "x": "nc-photo"}
+    for name, pixels in write.items():  # alpha and 16-bit samples come back exactly
+        decoded = nccli.decode_media(work / "out" / name.replace(".png", ".ncc")).media
+        exact = pixels if name == "grey16.png" else pixels[..., 3:]
+        np.testing.assert_array_equal(
+            decoded.pixels if name == "grey16.png" else decoded.pixels[..., 3:], exact
+        )
+    quiet = cli("encode", "rgba.png", "-o", "q.ncc", "--quiet", cwd=work)
+    assert quiet.returncode == 0 and quiet.stderr == b""
+
+
+def test_default_codec_refuses_to_reinterpret_parameters_for_a_fallback(cli, work):
+    pixels = np.full((96, 128, 4), 200, dtype=np.uint8)
+    (work / "rgba.png").write_bytes(write_image(Image(pixels), ".png"))
+    result = cli("encode", "rgba.png", "-o", "a.ncc", "-Q", "4", cwd=work)
+    assert result.returncode == 2 and not (work / "a.ncc").exists()
+    assert b"codec parameters (quality)" in result.stderr and b"--codec webp" in result.stderr
+    by_rate = cli("encode", "rgba.png", "-o", "b.ncc", "--bpp", "1", cwd=work)
+    assert by_rate.returncode == 0, by_rate.stderr
+    assert container.loads((work / "b.ncc").read_bytes()).header.codec == "webp"
 
 
 def test_strip_leaves_the_icc_profile_out(cli, work):
@@ -136,7 +175,8 @@ def test_codecs_lists_names_parameters_and_availability(cli):
     listing = json.loads(cli("codecs", "--json").stdout)
     by_name = {entry["name"]: entry for entry in listing}
     assert {"jpeg", "webp", "avif", "jpeg2000", "png"} <= set(by_name)
-    assert by_name["webp"]["default"] and by_name["webp"]["available"]
+    assert by_name["nc-photo"]["default"] and by_name["nc-photo"]["available"]
+    assert not by_name["webp"]["default"] and by_name["webp"]["available"]
     assert by_name["webp"]["params"][0] == {
         "name": "quality",
         "type": "int",

@@ -30,6 +30,22 @@ def test_builtin_codecs_are_registered_through_entry_points():
     assert DEFAULT_CODECS["image"] in registry()
 
 
+@pytest.mark.parametrize(
+    ("channels", "dtype", "expected"),
+    [(1, "uint8", "nc-photo"), (3, "uint8", "nc-photo"), (2, "uint8", "webp"),
+     (4, "uint8", "webp"), (3, "uint16", "png"), (4, "uint16", "png")],
+)  # fmt: skip
+def test_the_api_default_passes_images_it_cannot_keep_to_a_codec_that_can(
+    channels, dtype, expected
+):
+    pixels = synthetic(32, 48, channels, dtype)
+    data = nccli.encode(pixels)
+    assert nccli.decode(data)[1]["codec"]["name"] == expected
+    if expected != "nc-photo":
+        with pytest.raises(UsageError, match=f"default codec nc-photo.*--codec {expected}"):
+            nccli.encode(pixels, quality=4)
+
+
 @pytest.mark.parametrize("codec", LOSSY)
 def test_lossy_codecs_compress_a_photograph(codec, photo):
     data = nccli.encode(photo, codec)

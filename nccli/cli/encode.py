@@ -31,9 +31,10 @@ from nccli.cli.files import (
     spool_input,
     write_output,
 )
-from nccli.codecs.base import get_codec
+from nccli.codecs.base import DEFAULT_CODECS, choose_image_codec, get_codec
 from nccli.errors import UsageError
 from nccli.media.audio import AUDIO_SUFFIXES, open_audio
+from nccli.media.image import Image
 
 
 def encode(
@@ -100,8 +101,9 @@ def encode(
             if bitrate is not None:
                 raise UsageError("--bitrate is for audio; use --quality or --bpp for images")
             media = api.load_media(file.read())
+            backend = codec or chosen_codec(job, media)
             with fitting_bar(display(job.source), shown=not quiet):
-                data = api.encode(media, codec, bpp=bpp, metadata=metadata, strip=strip, **params)
+                data = api.encode(media, backend, bpp=bpp, metadata=metadata, strip=strip, **params)
         write_output(job.target, data, force)
         if not quiet:
             rate = len(data) * 8 / (media.width * media.height)
@@ -110,6 +112,16 @@ def encode(
                 f"{len(data)} bytes, {rate:.4f} bpp",
                 markup=False,
             )
+
+    def chosen_codec(job: Job, media: Image) -> str:
+        choice = choose_image_codec(media, params)
+        if choice.passed_over and not quiet:
+            stderr.print(
+                f"note: {display(job.source)} has {choice.passed_over}, which the default "
+                f"codec {DEFAULT_CODECS['image']} cannot keep: coded with {choice.codec.name}",
+                markup=False,
+            )
+        return choice.codec.name
 
     def encode_audio_file(job: Job, file: BinaryIO) -> None:
         if bpp is not None:

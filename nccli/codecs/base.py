@@ -10,14 +10,20 @@ import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nccli.container.header import CoderRef, Header, ModelRef
 from nccli.errors import UsageError
 
+if TYPE_CHECKING:
+    from nccli.media.image import Image
+
 ENTRY_POINT_GROUP = "nccli.codecs"
 #: The codec used when none is named, per modality.
-DEFAULT_CODECS = {"image": "webp", "audio": "opus"}
+DEFAULT_CODECS = {"image": "nc-photo", "audio": "opus"}
+#: Tried in turn for an image the default image codec cannot keep (alpha, 16-bit samples):
+#: webp keeps alpha exactly, png keeps everything.
+IMAGE_FALLBACKS = ("webp", "png")
 
 
 @dataclass(frozen=True)
@@ -161,3 +167,59 @@ def default_codec(modality: str) -> Codec:
     if modality not in DEFAULT_CODECS:
         raise UsageError(f"no default codec for {modality}; name one with --codec")
     return get_codec(DEFAULT_CODECS[modality])
+
+
+@dataclass(frozen=True)
+class ImageCodecChoice:
+    """The codec for an image the user named none for, and why the default was passed over."""
+
+    codec: Codec
+    #: What the image has that the default cannot keep (e.g. "an alpha channel"), or None.
+    passed_over: str | None = None
+
+
+def choose_image_codec(media: Image, params: dict[str, Any]) -> ImageCodecChoice:
+    """The default image codec, or for an image it cannot keep, the first of IMAGE_FALLBACKS
+    that can.
+
+    Parameters are in one codec's own scale (nc-photo's quality 4 is not webp's), so with
+    parameters given, an image the default cannot keep is a usage error naming a codec that
+    can, rather than a silent change of meaning.
+    """
+    default = default_codec("image")
+    try:
+        default.check(media)
+        return ImageCodecChoice(default)
+    except UsageError:
+        fallback = next(filter(None, (_keeping(name, media) for name in IMAGE_FALLBACKS)), None)
+        if fallback is None:
+            raise
+    what = (
+        " and ".join(
+            feature
+            for feature, present in (
+                ("an alpha channel", media.has_alpha),
+                ("16-bit samples", media.bit_depth == 16),
+            )
+            if present
+        )
+        or f"mode {media.mode}"
+    )
+    if params:
+        names = ", ".join(sorted(params))
+        raise UsageError(
+            f"the image has {what}, which the default codec {default.name} cannot keep, and "
+            f"codec parameters ({names}) are in one codec's own scale: name a codec that keeps "
+            f"it, e.g. --codec {fallback.name}"
+        )
+    return ImageCodecChoice(fallback, what)
+
+
+def _keeping(name: str, media: Image) -> Codec | None:
+    """The codec of that name when it is available here and keeps everything the image has."""
+    try:
+        codec = get_codec(name)
+        codec.check(media)
+    except UsageError:
+        return None
+    return codec
