@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NAME = "nc-photo"
 #: Rate-distortion trade-off of each level (CompressAI's MSE lambdas for qualities 1..8).
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+#: ITU-R BT.601 luma weights, for the patches turned grey.
+LUMA = (0.299, 0.587, 0.114)
 
 
 def load_images(directory: Path, device: torch.device) -> list[torch.Tensor]:
@@ -58,9 +60,10 @@ def load_images(directory: Path, device: torch.device) -> list[torch.Tensor]:
 
 
 def sample_batch(
-    images: list[torch.Tensor], batch: int, size: int, rng: torch.Generator
+    images: list[torch.Tensor], batch: int, size: int, rng: torch.Generator, grey: float = 0.0
 ) -> torch.Tensor:
-    """Random size x size patches with random flips, as floats in [0, 1]."""
+    """Random size x size patches with random flips, as floats in [0, 1]; a share ``grey``
+    of them turned to grey (luma, rounded to 8 bits, in all three channels)."""
     patches = []
     for index in torch.randint(len(images), (batch,), generator=rng).tolist():
         image = images[index]
@@ -71,6 +74,9 @@ def sample_batch(
             patch = patch.flip(2)
         if torch.rand((), generator=rng) < 0.5:
             patch = patch.flip(1)
+        if torch.rand((), generator=rng) < grey:
+            luma = torch.tensor(LUMA, device=patch.device)[:, None, None] * patch
+            patch = luma.sum(0).round().to(patch.dtype).expand_as(patch)
         patches.append(patch)
     return torch.stack(patches).float() / 255
 
@@ -194,6 +200,10 @@ def main() -> None:
         "--average-decay", type=float, default=0.999,
         help="decay of the weight average that is validated and exported (0: the raw weights)",
     )  # fmt: skip
+    parser.add_argument(
+        "--grey", type=float, default=0.1,
+        help="share of training patches turned grey (the photos hold almost no grey ones)",
+    )  # fmt: skip
     parser.add_argument("--N", type=int, default=128)
     parser.add_argument("--M", type=int, default=192)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's choice)")
@@ -202,6 +212,8 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.average_decay < 1:
         parser.error("--average-decay must lie in [0, 1)")
+    if not 0 <= args.grey <= 1:
+        parser.error("--grey must lie in [0, 1]")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -239,7 +251,7 @@ def main() -> None:
     started, step = time.monotonic(), 0
     sums = torch.zeros(3, device=device)  # loss, bpp, PSNR: read every 100 steps, not synced
     while step < args.steps and time.monotonic() - started < args.minutes * 60:
-        x = sample_batch(train, args.batch, args.patch, rng).to(device)
+        x = sample_batch(train, args.batch, args.patch, rng, args.grey).to(device)
         levels = sample_levels(args.batch, rng).to(device)
         with autocast:
             out = model(x, levels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -129,6 +130,24 @@ def test_training_runs_resumes_and_exports(tmp_path):
     gains = model.gains(torch.tensor([2.0]))
     chunks, shape = model.compress(x, gains=gains)
     assert model.decompress(chunks, shape, gains=gains).shape == x.shape
+
+
+def test_training_turns_the_asked_share_of_patches_grey():
+    spec = importlib.util.spec_from_file_location("train_image", ROOT / "scripts/train_image.py")
+    train_image = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train_image)
+    images = [torch.from_numpy(synthetic(80, 96, 3, seed=i)).permute(2, 0, 1) for i in range(3)]
+
+    def grey_patches(share: float) -> int:
+        batch = train_image.sample_batch(images, 400, 32, torch.Generator().manual_seed(0), share)
+        grey = (batch[:, 0] == batch[:, 1]).all((1, 2)) & (batch[:, 1] == batch[:, 2]).all((1, 2))
+        return int(grey.sum())
+
+    assert grey_patches(0.0) == 0 and grey_patches(1.0) == 400
+    assert 20 <= grey_patches(0.1) <= 60
+    batch = train_image.sample_batch(images, 1, 32, torch.Generator().manual_seed(0), 1.0)
+    levels = batch * 255  # grey patches stay on the 8-bit grid
+    assert torch.allclose(levels, levels.round(), atol=1e-4) and batch.std() > 0
 
 
 def test_device_choice(tmp_path):
