@@ -119,7 +119,7 @@ def test_any_size_and_a_flat_image_stay_finite(height, width):
 
 @pytest.mark.parametrize("band_pixels", [1 << 14, 120, 1])
 @pytest.mark.parametrize("slope", [0.0, 0.01])
-@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (2, 2), (37, 50)])
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (2, 2), (37, 50), (32, 48)])
 def test_the_decoders_synthesis_equals_the_fitted_one(
     height, width, slope, band_pixels, monkeypatch
 ):
@@ -137,6 +137,24 @@ def test_the_decoders_synthesis_equals_the_fitted_one(
         expected = model.synthesize(latents)
     # the same float sums in another order (weights ~1 here, so sums cancel more than in a fit)
     torch.testing.assert_close(render(model, latents), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("grid", "size", "taken"),
+    [((256, 384), (512, 768), True), ((16, 8), (64, 24), True), ((9, 11), (18, 33), True),
+     ((64, 96), (512, 768), False), ((4, 6), (8, 12), False), ((9, 11), (19, 33), False)],
+)  # fmt: skip
+def test_upsampling_by_phases_equals_the_bicubic_matrices(grid, size, taken):
+    """The decoder's upsampling of grids by whole factors up to 4, as phases of taps, gives
+    upsample()'s values (to float rounding), its border included; other grids are declined."""
+    latent = torch.randn(1, 1, *grid, generator=torch.Generator().manual_seed(1))
+    out = torch.full((size[0] + 2, size[1] + 2), float("nan"))
+    assert overfit._upsample_by_phases(latent[0, 0], out) is taken
+    if taken:
+        expected = upsample(latent, size, border=1)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    else:
+        assert out.isnan().all()
 
 
 @pytest.mark.parametrize("border", [0, 1])

@@ -66,15 +66,11 @@ class ExactSequential:
         float64. The same values as calling it on the rows, without transposing them."""
         return self._linear_stack().on_columns(columns)
 
-    def on_integer_columns(
-        self, columns: torch.Tensor, nonzero: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def on_integer_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """on_columns for integer inputs of at most 2**(ACTIVATION_LIMIT_BITS - ACTIVATION_BITS)
         in magnitude, given (inputs + 1) x rows with a last row of ones: nothing to quantize
-        or copy. Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64).
-        ``nonzero``: the indices of the columns with a non-zero input, when known: the stack
-        runs on those, and once on a zero column for all the others."""
-        return self._linear_stack().on_integer_columns(columns, nonzero)
+        or copy. Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64)."""
+        return self._linear_stack().on_integer_columns(columns)
 
     def _linear_stack(self) -> _LinearStack:
         if self.stack is None:
@@ -137,21 +133,8 @@ class _LinearStack:
             out[:, start : start + chunk.shape[1]] = self._layers(buffers[0], buffers[1:], first)
         return out / scale
 
-    def on_integer_columns(
-        self, columns: torch.Tensor, nonzero: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """(inputs + 1) x rows, integers then ones -> outputs x rows in activation units.
-        ``nonzero``: the indices of the columns with a non-zero input, when known (sparse
-        inputs); the others all give a zero column's output, computed once."""
-        if nonzero is None:
-            return self._on_integers(columns)
-        zero = torch.zeros(columns.shape[0], 1, dtype=torch.float64)
-        zero[-1] = 1.0
-        out = self._on_integers(zero).expand(-1, columns.shape[1]).clone()
-        out[:, nonzero] = self._on_integers(columns[:, nonzero])
-        return out
-
-    def _on_integers(self, columns: torch.Tensor) -> torch.Tensor:
+    def on_integer_columns(self, columns: torch.Tensor) -> torch.Tensor:
+        """(inputs + 1) x rows, integers then ones -> outputs x rows in activation units."""
         rows, first = columns.shape[1], self.integer_first
         out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
         buffers: list[torch.Tensor] = []

@@ -71,6 +71,12 @@ PIXELS_PER_BAND = 1 << 14
 #: Grids up to this many positions a side are upsampled by matrix products (the products'
 #: cost grows with the side, the bicubic kernel's does not).
 MATMUL_GRID_SIDE = 512
+#: The decoder upsamples a grid by a whole factor up to this one as that many phases of taps
+#: (cost per pixel fixed; each phase a few passes, so large factors go to the products).
+MAX_PHASE_FACTOR = 4
+#: ... and only grids at least this many positions a side (smaller ones are cheap anyway, and
+#: the taps are read from an interior row of the kernel's matrix).
+MIN_PHASE_GRID_SIDE = 8
 
 
 def _visible(number: int) -> tuple[bool, ...]:
@@ -196,7 +202,8 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
     kept = [i for i, latent in enumerate(latents) if latent.any()]
     stacked = torch.empty(len(kept), height + 2, width + 2)
     for channel, index in enumerate(kept):
-        stacked[channel] = upsample(latents[index], model.size, border=1)
+        if not _upsample_by_phases(latents[index][0, 0], stacked[channel]):
+            stacked[channel] = upsample(latents[index], model.size, border=1)
     first_weight = first.weight[:, kept, 0, 0] * model.latent_step
     second_weight = second.weight[:, :, 0, 0]
     taps = last.weight.permute(2, 3, 0, 1).reshape(9 * 3, -1)  # (dy, dx, colour) x hidden
@@ -212,6 +219,56 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
         contributions = (taps @ hidden).view(-1, rows, width + 2)
         _sum_taps(contributions, last.bias, out[:, top:bottom])
     return out + 0.5
+
+
+def _upsample_by_phases(grid: torch.Tensor, out: torch.Tensor) -> bool:
+    """upsample(grid, border=1) into ``out`` (height + 2 x width + 2) when the image's sides
+    are whole multiples f (2 <= f <= MAX_PHASE_FACTOR) of the grid's: along each axis,
+    output position f * k + p is a few taps of the replicate-padded grid around k, the
+    same for every k, read from the bicubic kernel's matrix. Returns False, leaving ``out``
+    alone, for other grids."""
+    (rows, columns), (height, width) = grid.shape, (out.shape[0] - 2, out.shape[1] - 2)
+    factors = (height // rows, width // columns)
+    if (
+        (height % rows, width % columns) != (0, 0)
+        or min(rows, columns) < MIN_PHASE_GRID_SIDE
+        or not all(2 <= f <= MAX_PHASE_FACTOR for f in factors)
+    ):
+        return False
+    across = torch.empty(rows, width)
+    _phases(grid.T, factors[1], across.T)
+    _phases(across, factors[0], out[1:-1, 1:-1])
+    out[0, 1:-1], out[-1, 1:-1] = out[1, 1:-1], out[-2, 1:-1]
+    out[:, 0], out[:, -1] = out[:, 1], out[:, -2]
+    return True
+
+
+def _phases(grid: torch.Tensor, factor: int, out: torch.Tensor) -> None:
+    """Upsample the rows of ``grid`` (n x m) by ``factor`` into ``out`` (n * factor x m)."""
+    length = grid.shape[0]
+    padded = F.pad(grid.T[None], (2, 2), mode="replicate")[0].T
+    for phase, taps in enumerate(_phase_taps(length, factor)):
+        view = out[phase::factor]
+        (first, weight), *rest = taps
+        torch.mul(padded[first : first + length], weight, out=view)
+        for offset, weight in rest:
+            view.add_(padded[offset : offset + length], alpha=weight)
+
+
+@functools.lru_cache(maxsize=64)
+def _phase_taps(length: int, factor: int) -> tuple[tuple[tuple[int, float], ...], ...]:
+    """Per phase, the (offset into the grid padded by 2, weight) of each non-zero tap, read
+    from an interior row of the bicubic matrix (its weights lie within 2 positions)."""
+    matrix = _bicubic_matrix(length, length * factor, 0, torch.device("cpu"), torch.float32)
+    middle = length // 2
+    phases = []
+    for phase in range(factor):
+        row = matrix[factor * middle + phase]
+        window = row[middle - 2 : middle + 3]
+        if window.abs().sum() != row.abs().sum():
+            raise AssertionError("bicubic taps reach beyond 2 positions")
+        phases.append(tuple((i, float(w)) for i, w in enumerate(window.tolist()) if w != 0))
+    return tuple(phases)
 
 
 def _sum_taps(contributions: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> None:

@@ -258,18 +258,26 @@ def _on_columns(
     exact: ExactSequential, number: int, grid: torch.Tensor, coarser: torch.Tensor | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pass ``number``'s contexts stacked as the ARM's columns (a row of ones below them),
-    through the ARM in integer units, to table rows."""
+    through the ARM in integer units, to table rows. Where most parents are zero, so are
+    many contexts: the ARM runs on the others, and once on a zero column for all of them."""
     columns = padded_context_columns(grid, None if coarser is None else coarser[1:-1, 1:-1], number)
     height, width = columns[0].shape
     stacked = torch.empty(len(columns) + 1, height * width, dtype=torch.float64)
     stacked[-1] = 1.0
     torch.stack(columns, out=stacked[:-1].view(len(columns), height, width))
-    nonzero = None
     parents = None if coarser is None else coarser[2:-2, 2:-2]
-    if parents is not None and (parents == 0).sum() >= SPARSE_PARENTS * parents.numel():
-        nonzero = stacked[:-1].abs().sum(0).nonzero()[:, 0]
-    units = exact.on_integer_columns(stacked, nonzero)
-    return rows_and_bases_in_units(units, ACTIVATION_BITS)
+    if parents is None or (parents == 0).sum() < SPARSE_PARENTS * parents.numel():
+        return rows_and_bases_in_units(exact.on_integer_columns(stacked), ACTIVATION_BITS)
+    nonzero = np.flatnonzero(stacked[:-1].numpy().any(0))
+    zero = torch.zeros(len(stacked), 1, dtype=torch.float64)
+    zero[-1] = 1.0
+    picked = torch.cat([zero, stacked[:, torch.from_numpy(nonzero)]], 1)
+    some_rows, some_bases = rows_and_bases_in_units(
+        exact.on_integer_columns(picked), ACTIVATION_BITS
+    )
+    rows, bases = np.full(height * width, some_rows[0]), np.full(height * width, some_bases[0])
+    rows[nonzero], bases[nonzero] = some_rows[1:], some_bases[1:]
+    return rows, bases
 
 
 def _on_full_contexts(
