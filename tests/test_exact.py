@@ -95,18 +95,30 @@ def test_linear_layers_compute_what_1x1_convolutions_do(activation, chunk, monke
 
 
 @pytest.mark.parametrize("chunk", [1 << 14, 5])
-def test_integer_columns_give_what_on_columns_gives(chunk, monkeypatch):
-    """Integer inputs with a row of ones (no quantization): the same integers as on_columns,
-    in activation units."""
+@pytest.mark.parametrize("largest", [64, 2**20])  # the first layer in float32, or not
+def test_integer_columns_give_what_on_columns_gives(chunk, largest, monkeypatch):
+    """Integer inputs (no quantization): the same integers as on_columns, in activation
+    units, whether the first layer's sums fit float32 or not."""
     monkeypatch.setattr(exact, "ROWS_PER_CHUNK", chunk)
     torch.manual_seed(3)
     layers = torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU()
     stack = ExactSequential(torch.nn.Sequential(*layers, torch.nn.Linear(16, 2)))
-    x = torch.randint(-64, 65, (9, 40)).double()
+    assert (stack.stack.first_reach * largest <= exact.FLOAT32_INTEGERS) == (largest == 64)
+    x = torch.randint(-64, 65, (9, 40)).float()
     x[:, ::3] = 0
     expected = stack.on_columns(x) * 2**ACTIVATION_BITS
-    with_ones = torch.cat([x, torch.ones(1, 40, dtype=torch.float64)])
-    assert torch.equal(stack.on_integer_columns(with_ones), expected)
+    assert torch.equal(stack.on_integer_columns(x, largest), expected)
+
+
+def test_another_first_layer_gives_what_converting_the_whole_stack_gives():
+    torch.manual_seed(4)
+    network = torch.nn.Sequential(torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    other = torch.nn.Linear(5, 16)
+    x = torch.randint(-20, 21, (5, 30)).float()
+    shared = ExactSequential(network).with_first_layer(other.weight, other.bias)
+    whole = ExactSequential(torch.nn.Sequential(other, *network[1:]))
+    assert torch.equal(shared.on_integer_columns(x, 20), whole.on_integer_columns(x, 20))
+    assert torch.equal(shared.on_columns(x), whole.on_columns(x))
 
 
 def test_a_linear_stack_takes_one_activation_per_layer():

@@ -37,7 +37,7 @@ def encode(symbols: np.ndarray, rows: np.ndarray, table: PmfTable) -> bytes:
     bins = groups.bins(symbols, escapes)
     coder = constriction.stream.stack.AnsCoder()
     for row, span in reversed(list(groups.spans())):  # a stack: the first decoded goes in last
-        coder.encode_reverse(bins[span], _model(table, row))
+        coder.encode_reverse(bins[span], _cached_model(table, row))
     return _frame(coder.get_compressed(), escapes)
 
 
@@ -46,7 +46,7 @@ def decode(data: bytes, rows: np.ndarray, table: PmfTable) -> np.ndarray:
     groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), table)
     words, position = _unframe(data)
     coder = constriction.stream.stack.AnsCoder(words)
-    bins = [coder.decode(_model(table, row), size) for row, size in groups.sizes]
+    bins = [coder.decode(_cached_model(table, row), size) for row, size in groups.sizes]
     symbols, position = groups.values(bins, data, position)
     if position != len(data):
         raise InvalidInputError("entropy-coded data has trailing bytes")
@@ -61,13 +61,12 @@ class QueueEncoder:
         self.table = table
         self.coder = constriction.stream.queue.RangeEncoder()
         self.escapes: list[bytes] = []
-        self.models: dict[int, constriction.stream.model.Categorical] = {}
 
     def encode(self, symbols: np.ndarray, rows: np.ndarray) -> None:
         groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
         bins = groups.bins(np.asarray(symbols, dtype=np.int64).ravel(), self.escapes)
         for row, span in groups.spans():
-            self.coder.encode(bins[span], _cached_model(self.models, self.table, row))
+            self.coder.encode(bins[span], _cached_model(self.table, row))
 
     def finish(self) -> bytes:
         return _frame(self.coder.get_compressed(), self.escapes)
@@ -80,13 +79,12 @@ class QueueDecoder:
         self.data, self.table = data, table
         words, self.position = _unframe(data)
         self.coder = constriction.stream.queue.RangeDecoder(words)
-        self.models: dict[int, constriction.stream.model.Categorical] = {}
 
     def decode(self, rows: np.ndarray) -> np.ndarray:
         groups = _Groups(np.asarray(rows, dtype=np.int64).ravel(), self.table)
-        decode, models = self.coder.decode, self.models
+        decode, models = self.coder.decode, self.table.row_models
         bins = [
-            decode(models[row] if row in models else _cached_model(models, self.table, row), size)
+            decode(models[row] if row in models else _cached_model(self.table, row), size)
             for row, size in groups.sizes
         ]
         symbols, self.position = groups.values(bins, self.data, self.position)
@@ -155,12 +153,10 @@ def _unframe(data: bytes) -> tuple[np.ndarray, int]:
     return words, position + length
 
 
-def _cached_model(
-    cache: dict[int, constriction.stream.model.Categorical], table: PmfTable, row: int
-) -> constriction.stream.model.Categorical:
-    if row not in cache:
-        cache[row] = _model(table, row)
-    return cache[row]
+def _cached_model(table: PmfTable, row: int) -> constriction.stream.model.Categorical:
+    if row not in table.row_models:
+        table.row_models[row] = _model(table, row)
+    return table.row_models[row]
 
 
 def _model(table: PmfTable, row: int) -> constriction.stream.model.Categorical:

@@ -8,7 +8,8 @@ every platform. No exp/erf from a math library is involved (see DESIGN.md, Deter
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,9 @@ class PmfTable:
     lengths: np.ndarray  # (rows,) int64, including the escape bin
     offsets: np.ndarray  # (rows,) int64
     precision: int = PRECISION
+    #: What a coder builds from a row (constriction's models), kept with the table: built
+    #: once, not once per file.
+    row_models: dict[int, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         total = 1 << self.precision

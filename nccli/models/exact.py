@@ -11,6 +11,7 @@ is identical on every machine (DESIGN.md, Determinism).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +30,8 @@ WEIGHT_BITS = 15
 ROWS_PER_CHUNK = 1 << 14
 #: products < 2**(24 + 15) and at most 2**13 of them per output: sums stay below 2**53.
 MAX_TERMS = 1 << 13
+#: float32 holds every integer up to this magnitude exactly.
+FLOAT32_INTEGERS = float(1 << 24)
 
 
 @dataclass
@@ -54,6 +57,15 @@ class ExactSequential:
         rowwise = all(layer.kind in ("linear", "relu", "leaky") for layer in self.layers)
         self.stack = _LinearStack(self.layers) if rowwise else None
 
+    def with_first_layer(self, weight: torch.Tensor, bias: torch.Tensor) -> ExactSequential:
+        """This stack of linear layers with ``weight`` and ``bias`` in its first; the other
+        layers are shared, not converted again."""
+        other = copy.copy(self)
+        other.layers = [_Layer("linear", *_fixed_point(weight, bias, out_dim=0))]
+        other.layers += self.layers[1:]
+        other.stack = _LinearStack(other.layers)
+        return other
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Evaluate on float input (quantized to the activation grid first); float output."""
         if self.stack is None:
@@ -66,11 +78,11 @@ class ExactSequential:
         float64. The same values as calling it on the rows, without transposing them."""
         return self._linear_stack().on_columns(columns)
 
-    def on_integer_columns(self, columns: torch.Tensor) -> torch.Tensor:
-        """on_columns for integer inputs of at most 2**(ACTIVATION_LIMIT_BITS - ACTIVATION_BITS)
-        in magnitude, given (inputs + 1) x rows with a last row of ones: nothing to quantize
-        or copy. Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64)."""
-        return self._linear_stack().on_integer_columns(columns)
+    def on_integer_columns(self, columns: torch.Tensor, largest: float) -> torch.Tensor:
+        """on_columns for integer inputs (inputs x rows, float32) of at most ``largest`` <=
+        2**(ACTIVATION_LIMIT_BITS - ACTIVATION_BITS) in magnitude: nothing to quantize.
+        Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64)."""
+        return self._linear_stack().on_integer_columns(columns, largest)
 
     def _linear_stack(self) -> _LinearStack:
         if self.stack is None:
@@ -100,6 +112,10 @@ class _LinearStack:
     A layer's shift and bias are folded into one matrix: shift * (weight @ a + bias) is
     [shift * weight | shift * bias] @ [a; 1], and as the shifts are powers of two every
     product and partial sum is still exact. A ReLU after a layer joins its clamp.
+
+    Small integer inputs go through the first layer's weights in float32 (half the cost) when
+    no sum of integer weights times inputs can pass FLOAT32_INTEGERS: such sums (times a
+    power of two per row) are exact in any order too; the bias follows in float64.
     """
 
     def __init__(self, layers: list[_Layer]) -> None:
@@ -118,6 +134,10 @@ class _LinearStack:
         first = self.steps[0][0]
         # The first matrix for integer inputs: its weights times 2**ACTIVATION_BITS (exact).
         self.integer_first = torch.cat([first[:, :-1] * (1 << ACTIVATION_BITS), first[:, -1:]], 1)
+        # ... in float32 without the bias (each row's weights: < 2**WEIGHT_BITS integers
+        # times a power of two), and how far a row's integer weights reach (sum of magnitudes).
+        self.narrow_first = self.integer_first[:, :-1].to(torch.float32)
+        self.first_reach = float(layers[0].weight.abs().sum(1).max())
 
     def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """inputs x rows (float) -> outputs x rows (float64, on the activation grid)."""
@@ -133,30 +153,50 @@ class _LinearStack:
             out[:, start : start + chunk.shape[1]] = self._layers(buffers[0], buffers[1:], first)
         return out / scale
 
-    def on_integer_columns(self, columns: torch.Tensor) -> torch.Tensor:
-        """(inputs + 1) x rows, integers then ones -> outputs x rows in activation units."""
-        rows, first = columns.shape[1], self.integer_first
+    def on_integer_columns(self, columns: torch.Tensor, largest: float) -> torch.Tensor:
+        """inputs x rows, float32 integers of at most ``largest`` in magnitude -> outputs x
+        rows in activation units."""
+        narrow = self.first_reach * largest <= FLOAT32_INTEGERS
+        rows = columns.shape[1]
         out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
         buffers: list[torch.Tensor] = []
         for start in range(0, rows, ROWS_PER_CHUNK):
-            chunk = columns[:, start : start + ROWS_PER_CHUNK].to(torch.float64)
+            chunk = columns[:, start : start + ROWS_PER_CHUNK]
             if not buffers or buffers[0].shape[1] != chunk.shape[1]:
                 buffers = self._buffers(chunk.shape[1])
-            out[:, start : start + chunk.shape[1]] = self._layers(chunk, buffers[1:], first)
+                products = torch.empty(len(self.narrow_first), chunk.shape[1])
+            if narrow:
+                torch.mm(self.narrow_first, chunk, out=products)
+                hidden = buffers[1][:-1].copy_(products).add_(self.integer_first[:, -1:])
+                self._activate(hidden, 0)
+                last = self._layers(buffers[1], buffers[2:], start=1)
+            else:
+                buffers[0][:-1].copy_(chunk)
+                last = self._layers(buffers[0], buffers[1:], first=self.integer_first)
+            out[:, start : start + chunk.shape[1]] = last
         return out
 
     def _layers(
-        self, a: torch.Tensor, buffers: list[torch.Tensor], first: torch.Tensor
+        self,
+        a: torch.Tensor,
+        buffers: list[torch.Tensor],
+        first: torch.Tensor | None = None,
+        start: int = 0,
     ) -> torch.Tensor:
-        """The layers, ``first`` as the first one's matrix, on a chunk of input columns (their
-        last row ones): the last layer's output, a view of its buffer."""
-        matrices = [first, *(matrix for matrix, _, _ in self.steps[1:])]
-        for matrix, (_, low, slope), b in zip(matrices, self.steps, buffers, strict=True):
-            acc = torch.mm(matrix, a, out=b[:-1]).round_().clamp_(low, _LIMIT)
-            if slope is not None:
-                _leaky(acc, slope)
+        """The layers from ``start`` on (``first`` as the first one's matrix) on a chunk of
+        input columns (their last row ones), each into its buffer: the last one's output."""
+        for index, b in enumerate(buffers, start):
+            matrix = first if index == 0 and first is not None else self.steps[index][0]
+            self._activate(torch.mm(matrix, a, out=b[:-1]), index)
             a = b
         return a[:-1]
+
+    def _activate(self, acc: torch.Tensor, index: int) -> None:
+        """Layer ``index``'s sums to its activations, in place: rounded, clipped, leaky."""
+        _, low, slope = self.steps[index]
+        acc.round_().clamp_(low, _LIMIT)
+        if slope is not None:
+            _leaky(acc, slope)
 
     def _buffers(self, rows: int) -> list[torch.Tensor]:
         """Per layer input and for the output: a (width + 1) x rows buffer, its last row ones."""
@@ -189,10 +229,10 @@ def _convert(module: nn.Module) -> _Layer:
     if isinstance(module, nn.LeakyReLU):
         return _Layer("leaky", slope=module.negative_slope)
     if isinstance(module, nn.Linear):
-        return _Layer("linear", *_fixed_point(module, out_dim=0))
+        return _Layer("linear", *_fixed_point(module.weight, module.bias, out_dim=0))
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         transposed = isinstance(module, nn.ConvTranspose2d)
-        weight, bias, shift = _fixed_point(module, out_dim=int(transposed))
+        weight, bias, shift = _fixed_point(module.weight, module.bias, out_dim=int(transposed))
         return _Layer(
             "deconv" if transposed else "conv", weight, bias, shift,
             stride=module.stride[0],
@@ -203,15 +243,16 @@ def _convert(module: nn.Module) -> _Layer:
 
 
 def _fixed_point(
-    module: nn.Linear | nn.Conv2d | nn.ConvTranspose2d, out_dim: int
+    weight: torch.Tensor, bias: torch.Tensor | None, out_dim: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(integer weights, integer bias at accumulator scale, per-output shift) of a layer whose
     output channels run along ``out_dim`` of its weight."""
-    weight, bias = module.weight.detach().to(torch.float64), module.bias
+    weight = weight.detach().to(torch.float64)
     outputs = weight.shape[out_dim]
     if weight.numel() // outputs > MAX_TERMS:
         raise ValueError(
-            f"{module}: {weight.numel() // outputs} terms per output exceed the exact range"
+            f"a layer of weight {tuple(weight.shape)}: {weight.numel() // outputs} terms per "
+            "output exceed the exact range"
         )
     bits = _weight_bits(weight.abs().transpose(0, out_dim).reshape(outputs, -1).amax(1))
     factor = torch.ldexp(torch.ones(outputs, dtype=torch.float64), bits)

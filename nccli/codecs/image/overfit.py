@@ -167,9 +167,8 @@ class OverfitCodec(Codec):
         from nccli.models.image.overfit import render
 
         model, latents = read_model(header, chunks)
-        decoded = render(model, latents).clamp(0, 1)
-        out = torch.round(decoded * 255).to(torch.uint8).permute(1, 2, 0).numpy()
-        return Image(np.ascontiguousarray(out))
+        samples = render(model, latents).mul_(255).clamp_(0, 255).round_().to(torch.uint8)
+        return Image(np.stack(samples.numpy(), axis=-1))  # 3 x H x W -> H x W x 3
 
 
 def read_model(header: Header, chunks: list[bytes]) -> tuple[Any, list[Any]]:

@@ -67,7 +67,7 @@ ADAM_BETAS = (0.9, 0.95)
 ROUNDING_STEPS = 60
 ROUNDING_SHARES = (0.1, 0.3)
 #: The decoder's synthesis (render) runs bands of rows of about this many pixels at a time.
-PIXELS_PER_BAND = 1 << 14
+PIXELS_PER_BAND = 1 << 15
 #: Grids up to this many positions a side are upsampled by matrix products (the products'
 #: cost grows with the side, the bicubic kernel's does not).
 MATMUL_GRID_SIDE = 512
@@ -218,7 +218,7 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
         hidden = F.leaky_relu_(torch.addmm(second.bias[:, None], second_weight, hidden), slope)
         contributions = (taps @ hidden).view(-1, rows, width + 2)
         _sum_taps(contributions, last.bias, out[:, top:bottom])
-    return out + 0.5
+    return out.add_(0.5)
 
 
 def _upsample_by_phases(grid: torch.Tensor, out: torch.Tensor) -> bool:
@@ -236,23 +236,24 @@ def _upsample_by_phases(grid: torch.Tensor, out: torch.Tensor) -> bool:
     ):
         return False
     across = torch.empty(rows, width)
-    _phases(grid.T, factors[1], across.T)
-    _phases(across, factors[0], out[1:-1, 1:-1])
+    _phases(grid, factors[1], across, dim=1)
+    _phases(across, factors[0], out[1:-1, 1:-1], dim=0)
     out[0, 1:-1], out[-1, 1:-1] = out[1, 1:-1], out[-2, 1:-1]
     out[:, 0], out[:, -1] = out[:, 1], out[:, -2]
     return True
 
 
-def _phases(grid: torch.Tensor, factor: int, out: torch.Tensor) -> None:
-    """Upsample the rows of ``grid`` (n x m) by ``factor`` into ``out`` (n * factor x m)."""
-    length = grid.shape[0]
-    padded = F.pad(grid.T[None], (2, 2), mode="replicate")[0].T
+def _phases(grid: torch.Tensor, factor: int, out: torch.Tensor, dim: int) -> None:
+    """Upsample ``grid`` (2-D) by ``factor`` along ``dim`` into ``out``. Each phase reads
+    and writes along the rows' own layout (transposed views made it 2x slower)."""
+    length = grid.shape[dim]
+    padded = grid.index_select(dim, torch.arange(-2, length + 2).clamp_(0, length - 1))
     for phase, taps in enumerate(_phase_taps(length, factor)):
-        view = out[phase::factor]
+        view = out[phase::factor] if dim == 0 else out[:, phase::factor]
         (first, weight), *rest = taps
-        torch.mul(padded[first : first + length], weight, out=view)
+        torch.mul(padded.narrow(dim, first, length), weight, out=view)
         for offset, weight in rest:
-            view.add_(padded[offset : offset + length], alpha=weight)
+            view.add_(padded.narrow(dim, offset, length), alpha=weight)
 
 
 @functools.lru_cache(maxsize=64)

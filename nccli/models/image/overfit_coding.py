@@ -188,15 +188,16 @@ def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
     range-coded passes of those grids, in decoding order (format version 2)."""
     passes = _exact_passes(arm, LATENT_FORMAT)
     encoder = coder.QueueEncoder(laplace_table())
-    grids = [F.pad(grid.detach().cpu().double(), (2, 2, 2, 2))[0, 0] for grid in latents]
+    grids = [F.pad(grid.detach().cpu().float(), (2, 2, 2, 2))[0, 0] for grid in latents]
     coded = [bool(grid.any()) for grid in grids]
+    largest = max(float(grid.abs().max()) for grid in grids)
     for index, (grid, coarser) in zip(
         reversed(range(len(grids))), with_coarser(grids), strict=True
     ):
         for number in range(len(PASSES)):
             values = pass_view(grid[2:-2, 2:-2], number)
             if coded[index] and values.numel():
-                rows, bases = passes[number](grid, coarser)
+                rows, bases = passes[number](grid, coarser, largest)
                 encoder.encode(values.numpy().astype(np.int64).ravel() - bases, rows)
     return bytes([sum(1 << i for i, flag in enumerate(coded) if flag)]) + encoder.finish()
 
@@ -214,75 +215,84 @@ def decode_latents(
     else:
         coded, data = [bool(data[0] >> i & 1) for i in range(len(sizes))], data[1:]
     decoder = coder.QueueDecoder(data, laplace_table())
-    grids = [torch.zeros(h + 4, w + 4, dtype=torch.float64) for h, w in sizes]
+    grids = [torch.zeros(h + 4, w + 4) for h, w in sizes]
+    largest = 0  # of the values decoded so far
     for index, (grid, coarser) in zip(
         reversed(range(len(sizes))), with_coarser(grids), strict=True
     ):
         for number in range(len(PASSES)):
             view = pass_view(grid[2:-2, 2:-2], number)
             if coded[index] and view.numel():
-                rows, bases = passes[number](grid, coarser)
+                rows, bases = passes[number](grid, coarser, largest)
                 values = decoder.decode(rows) + bases
-                if np.abs(values).max() > LATENT_LIMIT:
+                largest = max(largest, int(np.abs(values).max()))
+                if largest > LATENT_LIMIT:
                     raise InvalidInputError("nc-overfit latent data is damaged")
                 view.copy_(torch.from_numpy(values.reshape(view.shape)))
     decoder.finish()
     return [grid[None, None, 2:-2, 2:-2].float() for grid in grids]
 
 
-#: Per pass, the ARM on the integer path: (grid, the coarser grid or None; 2-D, each with a
-#: border of two zeros) -> the table rows and bases of the pass's positions.
-PassRows = Callable[[torch.Tensor, torch.Tensor | None], tuple[np.ndarray, np.ndarray]]
+#: Per pass, the ARM on the integer path: (grid, the coarser grid or None; 2-D float32, each
+#: with a border of two zeros; a bound on their values' magnitude) -> the table rows and
+#: bases of the pass's positions.
+PassRows = Callable[[torch.Tensor, torch.Tensor | None, float], tuple[np.ndarray, np.ndarray]]
 
 
 @torch.no_grad()
 def _exact_passes(arm: nn.Sequential, version: int) -> list[PassRows]:
     """Per pass, the table rows from the ARM on the integer path. Version 2 gives each pass
     its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
-    if version == 1:
-        whole = ExactSequential(arm)
-        return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
-    if version != LATENT_FORMAT:
+    if version not in (1, LATENT_FORMAT):
         raise InvalidInputError(f"nc-overfit latent format {version} is unknown")
-    passes = []
-    for number in range(len(PASSES)):
-        weight, bias = pass_input_layer(arm, number)
-        first = nn.Linear(weight.shape[1], weight.shape[0]).to(weight)
-        first.weight.copy_(weight)
-        first.bias.copy_(bias)
-        passes.append(partial(_on_columns, ExactSequential(nn.Sequential(first, *arm[1:])), number))
-    return passes
+    whole = ExactSequential(arm)
+    if version == 1:
+        return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
+    return [
+        partial(_on_columns, whole.with_first_layer(*pass_input_layer(arm, number)), number)
+        for number in range(len(PASSES))
+    ]
 
 
 def _on_columns(
-    exact: ExactSequential, number: int, grid: torch.Tensor, coarser: torch.Tensor | None
+    exact: ExactSequential,
+    number: int,
+    grid: torch.Tensor,
+    coarser: torch.Tensor | None,
+    largest: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Pass ``number``'s contexts stacked as the ARM's columns (a row of ones below them),
-    through the ARM in integer units, to table rows. Where most parents are zero, so are
-    many contexts: the ARM runs on the others, and once on a zero column for all of them."""
+    """Pass ``number``'s contexts stacked as the ARM's columns, through the ARM in integer
+    units, to table rows. Where most parents are zero, so are many contexts: the ARM runs
+    on the others, and once on a zero column for all of them."""
     columns = padded_context_columns(grid, None if coarser is None else coarser[1:-1, 1:-1], number)
     height, width = columns[0].shape
-    stacked = torch.empty(len(columns) + 1, height * width, dtype=torch.float64)
-    stacked[-1] = 1.0
-    torch.stack(columns, out=stacked[:-1].view(len(columns), height, width))
-    parents = None if coarser is None else coarser[2:-2, 2:-2]
-    if parents is None or (parents == 0).sum() < SPARSE_PARENTS * parents.numel():
-        return rows_and_bases_in_units(exact.on_integer_columns(stacked), ACTIVATION_BITS)
-    nonzero = np.flatnonzero(stacked[:-1].numpy().any(0))
-    zero = torch.zeros(len(stacked), 1, dtype=torch.float64)
-    zero[-1] = 1.0
-    picked = torch.cat([zero, stacked[:, torch.from_numpy(nonzero)]], 1)
+    stacked = torch.stack(columns).view(len(columns), height * width)
+    parents = None if coarser is None else coarser[2:-2, 2:-2].numpy()
+    if parents is None or np.count_nonzero(parents) > (1 - SPARSE_PARENTS) * parents.size:
+        return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
+    every = stacked.numpy()
+    nonzero = every.any(0)
+    zero = int(nonzero.argmin())  # a zero context, if there is one
+    if nonzero[zero]:
+        return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
+    positions = np.flatnonzero(nonzero)
+    picked = np.take(every, np.append(positions, zero), axis=1)  # numpy's take: 3-4x torch's
     some_rows, some_bases = rows_and_bases_in_units(
-        exact.on_integer_columns(picked), ACTIVATION_BITS
+        exact.on_integer_columns(torch.from_numpy(picked), largest), ACTIVATION_BITS
     )
-    rows, bases = np.full(height * width, some_rows[0]), np.full(height * width, some_bases[0])
-    rows[nonzero], bases[nonzero] = some_rows[1:], some_bases[1:]
+    rows, bases = np.full(height * width, some_rows[-1]), np.full(height * width, some_bases[-1])
+    rows[positions], bases[positions] = some_rows[:-1], some_bases[:-1]
     return rows, bases
 
 
 def _on_full_contexts(
-    whole: ExactSequential, number: int, grid: torch.Tensor, coarser: torch.Tensor | None
+    whole: ExactSequential,
+    number: int,
+    grid: torch.Tensor,
+    coarser: torch.Tensor | None,
+    largest: float,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Version 1's rows: the whole ARM on full contexts (no use for ``largest``)."""
     inner = grid[None, None, 2:-2, 2:-2]
     outer = None if coarser is None else coarser[None, None, 2:-2, 2:-2]
     contexts = full_contexts(pass_contexts(inner, outer, number), number)
