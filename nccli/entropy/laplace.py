@@ -84,10 +84,10 @@ def rows_and_bases_in_units(
         raise ValueError(f"{fraction_bits} fractional bits do not hold the table's grids")
     if low != int(low):
         raise ValueError(f"{fraction_bits} fractional bits do not hold LOG_SCALE_LOW")
-    mean, log_scale = parameters.to(torch.int64).numpy()
+    mean, log_scale = parameters.numpy().astype(np.int64)
     half = 1 << (shift - 1)
     steps = (mean + half) >> shift  # floor(mean * MEAN_STEPS + 1/2)
-    scale_index = np.clip((log_scale + (int(low) + half)) >> shift, 0, SCALES - 1)
+    scale_index = np.minimum(np.maximum((log_scale + (int(low) + half)) >> shift, 0), SCALES - 1)
     return scale_index * MEAN_STEPS + (steps & (MEAN_STEPS - 1)), steps >> mean_bits
 
 

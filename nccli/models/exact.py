@@ -27,7 +27,7 @@ _LIMIT = float(1 << ACTIVATION_LIMIT_BITS)  # the clip, in integer units
 WEIGHT_BITS = 15
 #: Linear stacks run on this many rows at a time: their activations stay in the CPU's cache
 #: (decoding nc-overfit's latents took 30 % less time than in one piece).
-ROWS_PER_CHUNK = 1 << 14
+ROWS_PER_CHUNK = 1 << 13
 #: products < 2**(24 + 15) and at most 2**13 of them per output: sums stay below 2**53.
 MAX_TERMS = 1 << 13
 #: float32 holds every integer up to this magnitude exactly.

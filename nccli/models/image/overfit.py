@@ -202,8 +202,9 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
     kept = [i for i, latent in enumerate(latents) if latent.any()]
     stacked = torch.empty(len(kept), height + 2, width + 2)
     for channel, index in enumerate(kept):
-        if not _upsample_by_phases(latents[index][0, 0], stacked[channel]):
-            stacked[channel] = upsample(latents[index], model.size, border=1)
+        grid = latents[index][0, 0]
+        if not _upsample_by_phases(grid, stacked[channel]):
+            _upsample_into(grid, stacked[channel])
     first_weight = first.weight[:, kept, 0, 0] * model.latent_step
     second_weight = second.weight[:, :, 0, 0]
     taps = last.weight.permute(2, 3, 0, 1).reshape(9 * 3, -1)  # (dy, dx, colour) x hidden
@@ -219,6 +220,18 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
         contributions = (taps @ hidden).view(-1, rows, width + 2)
         _sum_taps(contributions, last.bias, out[:, top:bottom])
     return out.add_(0.5)
+
+
+def _upsample_into(grid: torch.Tensor, out: torch.Tensor) -> None:
+    """upsample(grid, border=1) into ``out`` (height + 2 x width + 2); by matrices in the
+    cheaper order for a grid wider than tall: rows @ (grid @ columns.T)."""
+    size = (out.shape[0] - 2, out.shape[1] - 2)
+    if grid.shape == size or max(grid.shape) > MATMUL_GRID_SIDE:
+        out.copy_(upsample(grid[None, None], size, border=1))
+        return
+    rows = _bicubic_matrix(grid.shape[0], size[0], 1, grid.device, grid.dtype)
+    columns = _bicubic_matrix(grid.shape[1], size[1], 1, grid.device, grid.dtype)
+    torch.mm(rows, grid @ columns.T, out=out)
 
 
 def _upsample_by_phases(grid: torch.Tensor, out: torch.Tensor) -> bool:
