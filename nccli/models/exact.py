@@ -63,7 +63,7 @@ class ExactSequential:
         other = copy.copy(self)
         other.layers = [_Layer("linear", *_fixed_point(weight, bias, out_dim=0))]
         other.layers += self.layers[1:]
-        other.stack = _LinearStack(other.layers)
+        other.stack = _LinearStack(other.layers, self._linear_stack().memory)
         return other
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,9 +116,14 @@ class _LinearStack:
     Small integer inputs go through the first layer's weights in float32 (half the cost) when
     no sum of integer weights times inputs can pass FLOAT32_INTEGERS: such sums (times a
     power of two per row) are exact in any order too; the bias follows in float64.
+
+    The chunks' buffers live in ``memory``, allocated once and shared by the stacks that
+    with_first_layer makes (they run one at a time): fresh buffers per call cost page faults
+    whenever the allocator has handed their memory back.
     """
 
-    def __init__(self, layers: list[_Layer]) -> None:
+    def __init__(self, layers: list[_Layer], memory: dict[str, torch.Tensor] | None = None) -> None:
+        self.memory = {} if memory is None else memory
         self.steps: list[tuple[torch.Tensor, float, float | None]] = []  # matrix, low, slope
         for layer, before in zip(layers, [None, *layers[:-1]], strict=True):
             if layer.kind == "linear":
@@ -164,7 +169,7 @@ class _LinearStack:
             chunk = columns[:, start : start + ROWS_PER_CHUNK]
             if not buffers or buffers[0].shape[1] != chunk.shape[1]:
                 buffers = self._buffers(chunk.shape[1])
-                products = torch.empty(len(self.narrow_first), chunk.shape[1])
+                products = self._buffer("products", len(self.narrow_first), chunk.shape[1])
             if narrow:
                 torch.mm(self.narrow_first, chunk, out=products)
                 hidden = buffers[1][:-1].copy_(products).add_(self.integer_first[:, -1:])
@@ -201,10 +206,24 @@ class _LinearStack:
     def _buffers(self, rows: int) -> list[torch.Tensor]:
         """Per layer input and for the output: a (width + 1) x rows buffer, its last row ones."""
         widths = [self.steps[0][0].shape[1] - 1, *(m.shape[0] for m, _, _ in self.steps)]
-        buffers = [torch.empty(width + 1, rows, dtype=torch.float64) for width in widths]
+        buffers = [
+            self._buffer(f"layer {i}", width + 1, rows, torch.float64)
+            for i, width in enumerate(widths)
+        ]
         for buffer in buffers:
             buffer[-1] = 1.0
         return buffers
+
+    def _buffer(
+        self, name: str, height: int, width: int, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """A height x width tensor on ``memory``'s block ``name`` (grown when too small)."""
+        block = self.memory.get(name)
+        if block is None or block.numel() < height * width:
+            block = self.memory[name] = torch.empty(
+                height * max(width, ROWS_PER_CHUNK), dtype=dtype
+            )
+        return block[: height * width].view(height, width)
 
 
 def _leaky(a: torch.Tensor, slope: float) -> torch.Tensor:
