@@ -268,19 +268,25 @@ def _on_columns(
     height, width = columns[0].shape
     stacked = torch.stack(columns).view(len(columns), height * width)
     parents = None if coarser is None else coarser[2:-2, 2:-2].numpy()
-    if parents is None or np.count_nonzero(parents) > (1 - SPARSE_PARENTS) * parents.size:
-        return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
-    every = stacked.numpy()
-    nonzero = every.any(0)
-    zero = int(nonzero.argmin())  # a zero context, if there is one
-    if nonzero[zero]:
-        return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
+    if parents is not None and np.count_nonzero(parents) <= (1 - SPARSE_PARENTS) * parents.size:
+        nonzero = stacked.numpy().any(0)
+        zero = int(nonzero.argmin())  # a zero context, if there is one
+        if not nonzero[zero]:
+            return _spread_zero_context(exact, stacked.numpy(), nonzero, zero, largest)
+    return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
+
+
+def _spread_zero_context(
+    exact: ExactSequential, columns: np.ndarray, nonzero: np.ndarray, zero: int, largest: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Table rows and bases of ``columns``, the ARM run only on the ``nonzero`` ones and on
+    column ``zero``, whose row and base all the other zero columns take."""
     positions = np.flatnonzero(nonzero)
-    picked = np.take(every, np.append(positions, zero), axis=1)  # numpy's take: 3-4x torch's
+    picked = np.take(columns, np.append(positions, zero), axis=1)  # numpy's take: 3-4x torch's
     some_rows, some_bases = rows_and_bases_in_units(
         exact.on_integer_columns(torch.from_numpy(picked), largest), ACTIVATION_BITS
     )
-    rows, bases = np.full(height * width, some_rows[-1]), np.full(height * width, some_bases[-1])
+    rows, bases = np.full(len(nonzero), some_rows[-1]), np.full(len(nonzero), some_bases[-1])
     rows[positions], bases[positions] = some_rows[:-1], some_bases[:-1]
     return rows, bases
 
