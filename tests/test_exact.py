@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +97,16 @@ def test_linear_layers_compute_what_1x1_convolutions_do(activation, chunk, monke
     assert torch.equal(columns.T.reshape(7, 9, 2).float(), expected)
 
 
+def _coarse_linear(inputs: int, outputs: int, places: int) -> torch.nn.Linear:
+    """A Linear layer whose weights and bias lie on a grid of 2**-places (as nc-overfit's
+    quantized ARM's do)."""
+    layer = torch.nn.Linear(inputs, outputs)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.copy_(torch.round(parameter * 2**places) / 2**places)
+    return layer
+
+
 @pytest.mark.parametrize("chunk", [1 << 14, 5])
 @pytest.mark.parametrize("largest", [64, 2**20])  # the first layer in float32, or not
 def test_integer_columns_give_what_on_columns_gives(chunk, largest, monkeypatch):
@@ -101,13 +114,67 @@ def test_integer_columns_give_what_on_columns_gives(chunk, largest, monkeypatch)
     units, whether the first layer's sums fit float32 or not."""
     monkeypatch.setattr(exact, "ROWS_PER_CHUNK", chunk)
     torch.manual_seed(3)
-    layers = torch.nn.Linear(9, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16), torch.nn.ReLU()
-    stack = ExactSequential(torch.nn.Sequential(*layers, torch.nn.Linear(16, 2)))
-    assert (stack.stack.first_reach * largest <= exact.FLOAT32_INTEGERS) == (largest == 64)
+    layers = _coarse_linear(9, 16, 7), torch.nn.ReLU(), _coarse_linear(16, 16, 7), torch.nn.ReLU()
+    stack = ExactSequential(torch.nn.Sequential(*layers, _coarse_linear(16, 2, 7)))
+    assert (largest <= stack.stack.integer_first.narrow_inputs) == (largest == 64)
     x = torch.randint(-64, 65, (9, 40)).float()
     x[:, ::3] = 0
     expected = stack.on_columns(x) * 2**ACTIVATION_BITS
     assert torch.equal(stack.on_integer_columns(x, largest), expected)
+
+
+def test_finest_places_read_each_rows_finest_binary_place():
+    matrix = torch.tensor(
+        [[0.5, 0.25, 3.0], [0.0, 0.0, 0.0], [4.0, -8.0, 0.0], [-0.125, 0.0, 1.5 * 2.0**-20]],
+        dtype=torch.float64,
+    )
+    assert exact._finest_places(matrix.numpy()).tolist() == [2, 0, 0, 21]
+
+
+@pytest.mark.parametrize("bits", [ACTIVATION_BITS, 6])
+def test_float32_layers_give_what_float64_gives(bits, monkeypatch):
+    """Layers whose sums fit float32's integers run in float32 (the coarse weights of a
+    quantized ARM let them), others in float64: the same integers as float64 throughout."""
+    torch.manual_seed(5)
+    network = torch.nn.Sequential(
+        _coarse_linear(13, 16, 7), torch.nn.ReLU(),
+        _coarse_linear(16, 16, 7), torch.nn.ReLU(),
+        _coarse_linear(16, 2, 7),
+    )  # fmt: skip
+    stack = ExactSequential(network, activation_bits=bits)
+    assert all(step.narrow is not None for step in stack.stack.steps)
+    x = torch.randint(-24, 25, (13, 3000)).float()
+    x[:, 2000:] *= 1 << 14  # chunks beyond the float32 bound: float64 there
+    monkeypatch.setattr(exact, "ROWS_PER_CHUNK", 1000)
+    mixed = stack.on_integer_columns(x, float(x.abs().max()))
+    monkeypatch.setattr(exact, "_float32_sums_are_exact", lambda: False)
+    assert torch.equal(mixed, stack.on_integer_columns(x, float(x.abs().max())))
+
+
+def test_inputs_past_a_steps_float32_bound_go_through_float64():
+    """2**14 + 1/2 + 2**-12 needs 27 significant bits: float32 drops the last term and rounds
+    the half to even (2**14) where the exact sum rounds up; the step's bound sends such inputs
+    to float64."""
+    layer = torch.nn.Linear(3, 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, 0.5, 2.0**-12]]))
+        layer.bias.zero_()
+    stack = ExactSequential(torch.nn.Sequential(layer), activation_bits=0).stack
+    x = torch.tensor([[2.0**14], [1.0], [1.0]])
+    assert stack.integer_first.narrow_inputs < 2.0**14
+    assert stack.on_integer_columns(x, 2.0**14).item() == 2**14 + 1
+    stack.integer_first = dataclasses.replace(stack.integer_first, narrow_inputs=math.inf)
+    assert stack.on_integer_columns(x, 2.0**14).item() == 2**14  # what ignoring it would give
+
+
+def test_float32_is_left_when_torch_may_trade_its_precision():
+    assert exact._float32_sums_are_exact()
+    torch.set_float32_matmul_precision("medium")
+    try:
+        assert not exact._float32_sums_are_exact()
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    assert exact._float32_sums_are_exact()
 
 
 def test_another_first_layer_gives_what_converting_the_whole_stack_gives():

@@ -28,6 +28,7 @@ from nccli.codecs.image.overfit import (
 from nccli.codecs.progress import reporting
 from nccli.container import loads
 from nccli.entropy.laplace import (
+    LOG_SCALE_LOW,
     MEAN_STEPS,
     SCALES,
     laplace_table,
@@ -36,9 +37,9 @@ from nccli.entropy.laplace import (
 )
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image
-from nccli.models.exact import ACTIVATION_BITS
 from nccli.models.image import overfit_coding
 from nccli.models.image.overfit import OverfitModel, fit
+from nccli.models.image.overfit_coding import ARM_ACTIVATION_BITS
 
 FAST = {"effort": "40"}
 
@@ -140,8 +141,8 @@ def test_all_zero_grids_are_flagged_and_skipped(small):
     for flags in (bytes([1 << len(latents)]), b""):  # a grid that does not exist; no flags
         with pytest.raises(InvalidInputError, match="damaged"):
             overfit_coding.decode_latents(flags + data[1:], sizes, model.arm)
-    with pytest.raises(InvalidInputError, match="format 3"):
-        overfit_coding.decode_latents(data, sizes, model.arm, version=3)
+    with pytest.raises(InvalidInputError, match="format 4"):
+        overfit_coding.decode_latents(data, sizes, model.arm, version=4)
 
 
 def test_parameters_round_trip_exactly(small):
@@ -175,9 +176,13 @@ def test_rows_come_from_exact_arithmetic():
     assert (rows // MEAN_STEPS).tolist() == [0, 36, 37, SCALES - 1]
 
 
-def test_rows_from_units_are_the_same_by_integer_shifts():
+@pytest.mark.parametrize("bits", sorted(set(ARM_ACTIVATION_BITS.values())))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rows_from_units_are_the_same_by_integer_shifts(bits, dtype):
     torch.manual_seed(4)
-    edges = [0, 255, 256, 257, 511, 512, 18431, 18432, 18433, 18687, 18688, 18689]
+    half, low = 2 ** (bits - 4), int(-LOG_SCALE_LOW * 2**bits)  # half a table step; its end
+    edges = [0, half - 1, half, half + 1, 2 * half - 1, 2 * half]
+    edges += [low + d for d in (-1, 0, 1, half - 1, half, half + 1)]
     units = torch.cat(
         [
             torch.randint(-(2**24), 2**24, (2, 3000)),
@@ -185,9 +190,9 @@ def test_rows_from_units_are_the_same_by_integer_shifts():
             torch.tensor([edges + [-e for e in edges]] * 2),
         ],
         dim=1,
-    ).double()
-    expected = rows_and_bases(*(units / 2**ACTIVATION_BITS))
-    got = rows_and_bases_in_units(units, ACTIVATION_BITS)
+    ).to(dtype)
+    expected = rows_and_bases(*(units.double() / 2**bits))
+    got = rows_and_bases_in_units(units, bits)
     assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
     with pytest.raises(ValueError, match="fractional bits"):
         rows_and_bases_in_units(units, 3)

@@ -12,8 +12,10 @@ is identical on every machine (DESIGN.md, Determinism).
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,20 +52,23 @@ class _Layer:
 class ExactSequential:
     """Integer-exact version of an nn.Sequential (nested ones too) of Conv2d /
     ConvTranspose2d / (Leaky)ReLU / PixelShuffle, or of Linear / (Leaky)ReLU (channels on the
-    last dimension)."""
+    last dimension), its activations on a grid of 2**-activation_bits."""
 
-    def __init__(self, network: nn.Sequential) -> None:
-        self.layers = [_convert(module) for module in _flatten(network)]
+    def __init__(self, network: nn.Sequential, activation_bits: int = ACTIVATION_BITS) -> None:
+        if not 0 <= activation_bits <= ACTIVATION_LIMIT_BITS:
+            raise ValueError(f"{activation_bits} fractional bits are out of range")
+        self.bits = activation_bits
+        self.layers = [_convert(module, activation_bits) for module in _flatten(network)]
         rowwise = all(layer.kind in ("linear", "relu", "leaky") for layer in self.layers)
-        self.stack = _LinearStack(self.layers) if rowwise else None
+        self.stack = _LinearStack.of(self.layers, activation_bits) if rowwise else None
 
     def with_first_layer(self, weight: torch.Tensor, bias: torch.Tensor) -> ExactSequential:
         """This stack of linear layers with ``weight`` and ``bias`` in its first; the other
         layers are shared, not converted again."""
+        first = _Layer("linear", *_fixed_point(weight, bias, out_dim=0, activation_bits=self.bits))
         other = copy.copy(self)
-        other.layers = [_Layer("linear", *_fixed_point(weight, bias, out_dim=0))]
-        other.layers += self.layers[1:]
-        other.stack = _LinearStack(other.layers, self._linear_stack().memory)
+        other.layers = [first, *self.layers[1:]]
+        other.stack = self._linear_stack().with_first_layer(first)
         return other
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -80,8 +85,8 @@ class ExactSequential:
 
     def on_integer_columns(self, columns: torch.Tensor, largest: float) -> torch.Tensor:
         """on_columns for integer inputs (inputs x rows, float32) of at most ``largest`` <=
-        2**(ACTIVATION_LIMIT_BITS - ACTIVATION_BITS) in magnitude: nothing to quantize.
-        Outputs x rows in activation units (2**-ACTIVATION_BITS; integers, float64)."""
+        2**(ACTIVATION_LIMIT_BITS - activation_bits) in magnitude: nothing to quantize.
+        Outputs x rows in activation units (2**-activation_bits; integers, float32)."""
         return self._linear_stack().on_integer_columns(columns, largest)
 
     def _linear_stack(self) -> _LinearStack:
@@ -90,7 +95,7 @@ class ExactSequential:
         return self.stack
 
     def _evaluate(self, x: torch.Tensor) -> torch.Tensor:
-        scale = float(1 << ACTIVATION_BITS)
+        scale = float(1 << self.bits)
         a = torch.round(x.to(torch.float64) * scale).clamp_(-_LIMIT, _LIMIT)
         for layer in self.layers:
             if layer.kind == "relu":
@@ -105,111 +110,168 @@ class ExactSequential:
         return (a / scale).to(torch.float32)
 
 
+@dataclass(frozen=True)
+class _Step:
+    """A linear layer and the activation after it, as a _LinearStack runs them.
+
+    ``wide`` is [shift * weight | shift * bias] (float64): shift * (weight @ a + bias) is
+    ``wide`` @ [a; 1], and as the shifts are powers of two every product and partial sum is
+    still exact. ``narrow`` is the same matrix in float32, None when float32 does not hold it
+    or the activation needs float64 (a leaky slope): for inputs up to ``narrow_inputs`` in
+    magnitude every product and partial sum of a row is an integer multiple of the row's
+    finest binary place of at most FLOAT32_INTEGERS of them, which float32 holds exactly in
+    any summation order.
+    """
+
+    wide: torch.Tensor
+    narrow: torch.Tensor | None
+    narrow_inputs: float  # -inf where ``narrow`` is None
+    low: float  # the clamp's lower end: 0 for a ReLU
+    slope: float | None  # a leaky ReLU's
+    gain: float  # the largest sum of a row's weight magnitudes
+    offset: float  # the largest bias magnitude
+
+    @staticmethod
+    def of(wide: torch.Tensor, low: float, slope: float | None) -> _Step:
+        values = wide.numpy()
+        weights, bias = np.abs(values[:, :-1]).sum(1), np.abs(values[:, -1])
+        gain, offset = float(weights.max()), float(bias.max())
+        narrow = wide.to(torch.float32)
+        units = np.ldexp(1.0, _finest_places(values))  # per row, in units of its finest place
+        if (
+            slope is not None
+            or not np.array_equal(narrow.numpy(), values)
+            or (bias * units).max() > FLOAT32_INTEGERS
+        ):
+            return _Step(wide, None, -math.inf, low, slope, gain, offset)
+        with np.errstate(divide="ignore"):  # rows of zero weights take any input
+            room = float(((FLOAT32_INTEGERS - bias * units) / (weights * units)).min())
+        return _Step(wide, narrow, room * (1 - 2.0**-40), low, slope, gain, offset)
+
+    def output_bound(self, inputs: float) -> float:
+        """A bound on the magnitude of the activations of inputs up to ``inputs``."""
+        return min(_LIMIT, self.gain * inputs + self.offset + 1)
+
+    def with_matrix(self, wide: torch.Tensor) -> _Step:
+        """The same activation after another matrix."""
+        return _Step.of(wide, self.low, self.slope)
+
+
+def _finest_places(values: np.ndarray) -> np.ndarray:
+    """Per row of a float64 matrix, the least e >= 0 such that every entry times 2**e is an
+    integer: frexp's exponent and the significand's trailing zeros, read exactly."""
+    mantissa, exponent = np.frexp(values)
+    significand = np.ldexp(mantissa, 53).astype(np.int64)  # values = significand * 2**(e - 53)
+    _, lowest_bit = np.frexp((significand & -significand).astype(np.float64))
+    places = np.where(values != 0, 53 - exponent - (lowest_bit - 1), 0)
+    return np.maximum(places.max(1), 0)
+
+
+def _float32_sums_are_exact() -> bool:
+    """Whether float32 matrix products are IEEE float32 ones: not where the user let torch
+    trade precision for speed (bfloat16 or TF32 inside the product)."""
+    mkldnn = getattr(torch.backends.mkldnn, "matmul", None)
+    return torch.get_float32_matmul_precision() == "highest" and getattr(
+        mkldnn, "fp32_precision", "none"
+    ) in ("none", "ieee")
+
+
 class _LinearStack:
-    """Linear layers and (leaky) ReLUs on columns, ROWS_PER_CHUNK columns at a time (their
-    activations stay in the CPU's cache), each layer one matmul and two in-place passes.
+    """Linear layers and (leaky) ReLUs on columns (_Step each), ROWS_PER_CHUNK columns at a
+    time (their activations stay in the CPU's cache), each layer one matmul and two in-place
+    passes. A ReLU after a layer joins its clamp.
 
-    A layer's shift and bias are folded into one matrix: shift * (weight @ a + bias) is
-    [shift * weight | shift * bias] @ [a; 1], and as the shifts are powers of two every
-    product and partial sum is still exact. A ReLU after a layer joins its clamp.
-
-    Small integer inputs go through the first layer's weights in float32 (half the cost) when
-    no sum of integer weights times inputs can pass FLOAT32_INTEGERS: such sums (times a
-    power of two per row) are exact in any order too; the bias follows in float64.
+    Activations are integers up to the clip, kept in float32 (exact up to 2**24); a layer
+    runs in float32 where its step allows the largest input of the chunk, else in float64.
 
     The chunks' buffers live in ``memory``, allocated once and shared by the stacks that
     with_first_layer makes (they run one at a time): fresh buffers per call cost page faults
     whenever the allocator has handed their memory back.
     """
 
-    def __init__(self, layers: list[_Layer], memory: dict[str, torch.Tensor] | None = None) -> None:
-        self.memory = {} if memory is None else memory
-        self.steps: list[tuple[torch.Tensor, float, float | None]] = []  # matrix, low, slope
+    def __init__(
+        self,
+        steps: list[_Step],
+        integer_first: _Step,
+        bits: int,
+        memory: dict[str, torch.Tensor],
+    ) -> None:
+        self.steps, self.integer_first, self.bits, self.memory = steps, integer_first, bits, memory
+
+    @staticmethod
+    def of(layers: list[_Layer], bits: int) -> _LinearStack:
+        """The stack of ``layers`` (Linear, each followed by at most one activation)."""
+        steps: list[_Step] = []
         for layer, before in zip(layers, [None, *layers[:-1]], strict=True):
             if layer.kind == "linear":
-                shift = layer.shift[:, None]
-                matrix = torch.cat([layer.weight * shift, layer.bias[:, None] * shift], dim=1)
-                self.steps.append((matrix, -_LIMIT, None))
+                steps.append(_Step.of(_folded(layer), -_LIMIT, None))
             elif before is None or before.kind != "linear":
                 raise TypeError("an exact linear stack takes one activation after each layer")
-            elif layer.kind == "relu":
-                self.steps[-1] = (self.steps[-1][0], 0.0, None)
             else:
-                self.steps[-1] = (self.steps[-1][0], -_LIMIT, layer.slope)
-        first = self.steps[0][0]
-        # The first matrix for integer inputs: its weights times 2**ACTIVATION_BITS (exact).
-        self.integer_first = torch.cat([first[:, :-1] * (1 << ACTIVATION_BITS), first[:, -1:]], 1)
-        # ... in float32 without the bias (each row's weights: < 2**WEIGHT_BITS integers
-        # times a power of two), and how far a row's integer weights reach (sum of magnitudes).
-        self.narrow_first = self.integer_first[:, :-1].to(torch.float32)
-        self.first_reach = float(layers[0].weight.abs().sum(1).max())
+                low, slope = (0.0, None) if layer.kind == "relu" else (-_LIMIT, layer.slope)
+                steps[-1] = _Step.of(steps[-1].wide, low, slope)
+        return _LinearStack(steps, _integer_step(steps[0], bits), bits, {})
+
+    def with_first_layer(self, layer: _Layer) -> _LinearStack:
+        """This stack with another first layer (same activation); buffers shared."""
+        first = self.steps[0].with_matrix(_folded(layer))
+        return _LinearStack(
+            [first, *self.steps[1:]], _integer_step(first, self.bits), self.bits, self.memory
+        )
 
     def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """inputs x rows (float) -> outputs x rows (float64, on the activation grid)."""
-        scale = float(1 << ACTIVATION_BITS)
-        rows, first = columns.shape[1], self.steps[0][0]
-        out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
-        buffers: list[torch.Tensor] = []
-        for start in range(0, rows, ROWS_PER_CHUNK):
-            chunk = columns[:, start : start + ROWS_PER_CHUNK]
-            if not buffers or buffers[0].shape[1] != chunk.shape[1]:
-                buffers = self._buffers(chunk.shape[1])
-            buffers[0][:-1].copy_(chunk).mul_(scale).round_().clamp_(-_LIMIT, _LIMIT)
-            out[:, start : start + chunk.shape[1]] = self._layers(buffers[0], buffers[1:], first)
-        return out / scale
+        scale = float(1 << self.bits)
+        units = torch.round(columns.to(torch.float64) * scale).clamp_(-_LIMIT, _LIMIT)
+        largest = float(units.abs().max()) if units.numel() else 0.0
+        return self._run(self.steps[0], units.to(torch.float32), largest).double() / scale
 
     def on_integer_columns(self, columns: torch.Tensor, largest: float) -> torch.Tensor:
         """inputs x rows, float32 integers of at most ``largest`` in magnitude -> outputs x
-        rows in activation units."""
-        narrow = self.first_reach * largest <= FLOAT32_INTEGERS
-        rows = columns.shape[1]
-        out = torch.empty(self.steps[-1][0].shape[0], rows, dtype=torch.float64)
+        rows in activation units (float32 integers)."""
+        return self._run(self.integer_first, columns, largest)
+
+    def _run(self, first: _Step, columns: torch.Tensor, largest: float) -> torch.Tensor:
+        """The stack with ``first`` as its first step on float32 integer inputs x rows (at
+        most ``largest`` in magnitude): outputs x rows in activation units, float32."""
+        steps = [first, *self.steps[1:]]
+        narrow = _float32_sums_are_exact()
+        out = torch.empty(len(steps[-1].wide), columns.shape[1])
         buffers: list[torch.Tensor] = []
-        for start in range(0, rows, ROWS_PER_CHUNK):
+        for start in range(0, columns.shape[1], ROWS_PER_CHUNK):
             chunk = columns[:, start : start + ROWS_PER_CHUNK]
             if not buffers or buffers[0].shape[1] != chunk.shape[1]:
-                buffers = self._buffers(chunk.shape[1])
-                products = self._buffer("products", len(self.narrow_first), chunk.shape[1])
-            if narrow:
-                torch.mm(self.narrow_first, chunk, out=products)
-                hidden = buffers[1][:-1].copy_(products).add_(self.integer_first[:, -1:])
-                self._activate(hidden, 0)
-                last = self._layers(buffers[1], buffers[2:], start=1)
-            else:
-                buffers[0][:-1].copy_(chunk)
-                last = self._layers(buffers[0], buffers[1:], first=self.integer_first)
-            out[:, start : start + chunk.shape[1]] = last
+                buffers = self._buffers(steps, chunk.shape[1])
+            buffers[0][:-1].copy_(chunk)
+            bound = largest
+            for step, following, a, b in zip(
+                steps, [*steps[1:], None], buffers[:-1], buffers[1:], strict=True
+            ):
+                self._apply(step, a, b[:-1], narrow and bound <= step.narrow_inputs)
+                bound = step.output_bound(bound)
+                if narrow and following is not None and following.narrow_inputs < bound:
+                    bound = _magnitude(b[:-1], step.low)  # the values may be well within it
+            out[:, start : start + chunk.shape[1]] = buffers[-1][:-1]
         return out
 
-    def _layers(
-        self,
-        a: torch.Tensor,
-        buffers: list[torch.Tensor],
-        first: torch.Tensor | None = None,
-        start: int = 0,
-    ) -> torch.Tensor:
-        """The layers from ``start`` on (``first`` as the first one's matrix) on a chunk of
-        input columns (their last row ones), each into its buffer: the last one's output."""
-        for index, b in enumerate(buffers, start):
-            matrix = first if index == 0 and first is not None else self.steps[index][0]
-            self._activate(torch.mm(matrix, a, out=b[:-1]), index)
-            a = b
-        return a[:-1]
+    def _apply(self, step: _Step, a: torch.Tensor, out: torch.Tensor, narrow: bool) -> None:
+        """``out`` = the step's activations of inputs ``a`` (its last row ones): the matrix
+        product in float32 if ``narrow``, else in float64."""
+        if narrow and step.narrow is not None:
+            torch.mm(step.narrow, a, out=out)
+            out.round_().clamp_(step.low, _LIMIT)
+            return
+        wide = self._buffer("wide input", *a.shape, dtype=torch.float64).copy_(a)
+        acc = self._buffer("wide output", *out.shape, dtype=torch.float64)
+        torch.mm(step.wide, wide, out=acc)
+        acc.round_().clamp_(step.low, _LIMIT)
+        out.copy_(_leaky(acc, step.slope) if step.slope is not None else acc)
 
-    def _activate(self, acc: torch.Tensor, index: int) -> None:
-        """Layer ``index``'s sums to its activations, in place: rounded, clipped, leaky."""
-        _, low, slope = self.steps[index]
-        acc.round_().clamp_(low, _LIMIT)
-        if slope is not None:
-            _leaky(acc, slope)
-
-    def _buffers(self, rows: int) -> list[torch.Tensor]:
-        """Per layer input and for the output: a (width + 1) x rows buffer, its last row ones."""
-        widths = [self.steps[0][0].shape[1] - 1, *(m.shape[0] for m, _, _ in self.steps)]
-        buffers = [
-            self._buffer(f"layer {i}", width + 1, rows, torch.float64)
-            for i, width in enumerate(widths)
-        ]
+    def _buffers(self, steps: list[_Step], width: int) -> list[torch.Tensor]:
+        """Per step input and for the output: a (channels + 1) x width buffer, its last row
+        ones."""
+        heights = [steps[0].wide.shape[1], *(len(step.wide) + 1 for step in steps)]
+        buffers = [self._buffer(f"layer {i}", h, width) for i, h in enumerate(heights)]
         for buffer in buffers:
             buffer[-1] = 1.0
         return buffers
@@ -226,6 +288,26 @@ class _LinearStack:
         return block[: height * width].view(height, width)
 
 
+def _folded(layer: _Layer) -> torch.Tensor:
+    """[shift * weight | shift * bias] of a linear layer."""
+    shift = layer.shift[:, None]
+    return torch.cat([layer.weight * shift, layer.bias[:, None] * shift], dim=1)
+
+
+def _integer_step(first: _Step, bits: int) -> _Step:
+    """The first step for integer inputs: its weights times 2**bits (exact), same bias."""
+    wide = first.wide
+    return first.with_matrix(torch.cat([wide[:, :-1] * (1 << bits), wide[:, -1:]], dim=1))
+
+
+def _magnitude(a: torch.Tensor, low: float) -> float:
+    """The largest magnitude in ``a``; its largest value where it holds no negatives."""
+    if low >= 0:
+        return float(a.max())
+    smallest, largest = torch.aminmax(a)
+    return max(-float(smallest), float(largest))
+
+
 def _leaky(a: torch.Tensor, slope: float) -> torch.Tensor:
     """Leaky ReLU on the activation grid, in place: negative values times slope, rounded."""
     negative = a < 0
@@ -240,7 +322,7 @@ def _flatten(network: nn.Sequential) -> list[nn.Module]:
     return modules
 
 
-def _convert(module: nn.Module) -> _Layer:
+def _convert(module: nn.Module, activation_bits: int) -> _Layer:
     if isinstance(module, nn.PixelShuffle):
         return _Layer("shuffle", factor=module.upscale_factor)
     if isinstance(module, nn.ReLU):
@@ -248,10 +330,12 @@ def _convert(module: nn.Module) -> _Layer:
     if isinstance(module, nn.LeakyReLU):
         return _Layer("leaky", slope=module.negative_slope)
     if isinstance(module, nn.Linear):
-        return _Layer("linear", *_fixed_point(module.weight, module.bias, out_dim=0))
+        return _Layer("linear", *_fixed_point(module.weight, module.bias, 0, activation_bits))
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         transposed = isinstance(module, nn.ConvTranspose2d)
-        weight, bias, shift = _fixed_point(module.weight, module.bias, out_dim=int(transposed))
+        weight, bias, shift = _fixed_point(
+            module.weight, module.bias, int(transposed), activation_bits
+        )
         return _Layer(
             "deconv" if transposed else "conv", weight, bias, shift,
             stride=module.stride[0],
@@ -262,10 +346,11 @@ def _convert(module: nn.Module) -> _Layer:
 
 
 def _fixed_point(
-    weight: torch.Tensor, bias: torch.Tensor | None, out_dim: int
+    weight: torch.Tensor, bias: torch.Tensor | None, out_dim: int, activation_bits: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(integer weights, integer bias at accumulator scale, per-output shift) of a layer whose
-    output channels run along ``out_dim`` of its weight."""
+    output channels run along ``out_dim`` of its weight, for activations with
+    ``activation_bits`` fractional bits."""
     weight = weight.detach().to(torch.float64)
     outputs = weight.shape[out_dim]
     if weight.numel() // outputs > MAX_TERMS:
@@ -280,7 +365,7 @@ def _fixed_point(
     bias = torch.zeros(outputs, dtype=torch.float64) if bias is None else bias.detach().double()
     return (
         torch.round(weight * factor.reshape(view)),
-        torch.round(bias * factor * (1 << ACTIVATION_BITS)),
+        torch.round(bias * factor * (1 << activation_bits)),
         torch.ldexp(torch.ones_like(factor), -bits),
     )
 

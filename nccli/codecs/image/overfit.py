@@ -33,7 +33,7 @@ LAMBDA_AT_QUALITY_1 = 2.5e-4
 QUALITIES_PER_HALF_STEP = 3
 HALVINGS_AT_QUALITY_1 = 0.5
 #: The latent bitstream format of each codec version.
-LATENT_FORMATS = {1: 1, 2: 2, 3: 2}
+LATENT_FORMATS = {1: 1, 2: 2, 3: 2, 4: 3}
 #: Range of a latent step in a header.
 MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-8, 1.0
 #: Coarsest-grid limit: the model has at most this many grids, fewer for small images.
@@ -108,8 +108,9 @@ def grid_count(height: int, width: int) -> int:
 class OverfitCodec(Codec):
     name = "nc-overfit"
     modality = "image"
-    # 2: per-pass ARM input layers and grid flags; 3: leaky synthesis, latent step (all decode)
-    version = 3
+    # 2: per-pass ARM input layers and grid flags; 3: leaky synthesis, latent step; 4: the
+    # ARM's exact path on 6 fractional bits (all decode)
+    version = 4
     description = "image codec fitted to each image at encode time (no trained weights)"
     params = (QUALITY, EFFORT, SEED)
     rate_param = "quality"

@@ -46,8 +46,13 @@ from nccli.models.image.overfit import (
     with_coarser,
 )
 
-#: The latent bitstream's format (1: nc-overfit version 1's).
-LATENT_FORMAT = 2
+#: The latent bitstream's format (1: nc-overfit version 1's, 2: versions 2 and 3's).
+LATENT_FORMAT = 3
+#: Fractional bits of the ARM's activations on the exact path, per latent format. Format 3's
+#: 6 keep a typical file's every sum within float32's exact integers (half the work of
+#: float64) at no measurable cost in rate; the table reads means and log-scales on a grid of
+#: 1/8 (docs/codecs.md).
+ARM_ACTIVATION_BITS = {1: ACTIVATION_BITS, 2: ACTIVATION_BITS, 3: 6}
 #: When this share of the coarser grid is zero, many contexts are all zero: the decoder looks
 #: for them and runs the ARM once for all of them.
 SPARSE_PARENTS = 0.5
@@ -185,7 +190,7 @@ def latent_integers(model: OverfitModel) -> list[torch.Tensor]:
 
 def encode_latents(latents: list[torch.Tensor], arm: nn.Sequential) -> bytes:
     """A byte with bit i set when grid i (finest first) holds a non-zero latent, then the
-    range-coded passes of those grids, in decoding order (format version 2)."""
+    range-coded passes of those grids, in decoding order (LATENT_FORMAT)."""
     passes = _exact_passes(arm, LATENT_FORMAT)
     encoder = coder.QueueEncoder(laplace_table())
     grids = [F.pad(grid.detach().cpu().float(), (2, 2, 2, 2))[0, 0] for grid in latents]
@@ -206,7 +211,8 @@ def decode_latents(
     data: bytes, sizes: list[tuple[int, int]], arm: nn.Sequential, version: int = LATENT_FORMAT
 ) -> list[torch.Tensor]:
     """Invert encode_latents given each grid's (height, width), finest first; ``version``
-    1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts)."""
+    1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts), 2
+    what versions 2 and 3 wrote (the ARM on a finer grid)."""
     passes = _exact_passes(arm, version)
     if version == 1:
         coded = [True] * len(sizes)
@@ -241,11 +247,12 @@ PassRows = Callable[[torch.Tensor, torch.Tensor | None, float], tuple[np.ndarray
 
 @torch.no_grad()
 def _exact_passes(arm: nn.Sequential, version: int) -> list[PassRows]:
-    """Per pass, the table rows from the ARM on the integer path. Version 2 gives each pass
-    its own input layer (pass_input_layer); version 1 ran the whole ARM on full contexts."""
-    if version not in (1, LATENT_FORMAT):
+    """Per pass, the table rows from the ARM on the integer path. Versions 2 and on give each
+    pass its own input layer (pass_input_layer); version 1 ran the whole ARM on full
+    contexts."""
+    if version not in ARM_ACTIVATION_BITS:
         raise InvalidInputError(f"nc-overfit latent format {version} is unknown")
-    whole = ExactSequential(arm)
+    whole = ExactSequential(arm, ARM_ACTIVATION_BITS[version])
     if version == 1:
         return [partial(_on_full_contexts, whole, number) for number in range(len(PASSES))]
     return [
@@ -273,7 +280,7 @@ def _on_columns(
         zero = int(nonzero.argmin())  # a zero context, if there is one
         if not nonzero[zero]:
             return _spread_zero_context(exact, stacked.numpy(), nonzero, zero, largest)
-    return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), ACTIVATION_BITS)
+    return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), exact.bits)
 
 
 def _spread_zero_context(
@@ -284,7 +291,7 @@ def _spread_zero_context(
     positions = np.flatnonzero(nonzero)
     picked = np.take(columns, np.append(positions, zero), axis=1)  # numpy's take: 3-4x torch's
     some_rows, some_bases = rows_and_bases_in_units(
-        exact.on_integer_columns(torch.from_numpy(picked), largest), ACTIVATION_BITS
+        exact.on_integer_columns(torch.from_numpy(picked), largest), exact.bits
     )
     rows, bases = np.full(len(nonzero), some_rows[-1]), np.full(len(nonzero), some_bases[-1])
     rows[positions], bases[positions] = some_rows[:-1], some_bases[:-1]
