@@ -6,7 +6,9 @@ encoder and decoder. Here every weight and activation is a fixed-point integer, 
 run as unfold + matmul in float64 on integers whose products and sums stay below 2**53 (so
 every summation order gives the same exact result), and each rescaling is a multiplication by
 a power of two followed by rounding. Elementwise steps use single IEEE operations. The result
-is identical on every machine (DESIGN.md, Determinism).
+is identical on every machine (DESIGN.md, Determinism). Stacks of linear layers run a layer in
+float32 instead where the bounds of its weights and inputs keep every sum within the
+integers float32 holds, which is just as exact.
 """
 
 from __future__ import annotations
