@@ -14,6 +14,20 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PHOTO = FIXTURES / "photos" / "cups.png"
+#: Devices to encode on in cross-device tests: the CPU run checks the test itself here.
+DEVICES = ("cpu", pytest.param("cuda", marks=pytest.mark.cuda))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` are skipped where torch sees no CUDA device."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in marked:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA device"))
 
 
 @pytest.fixture(autouse=True)

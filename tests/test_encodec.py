@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DEVICES
 from safetensors.torch import save_file
 
 from nccli import container
 from nccli.audio import decode_audio, encode_audio, read_decoded
 from nccli.codecs.audio.encodec import PAYLOAD_FRAMES, Encodec24
+from nccli.codecs.device import ENVIRONMENT
 from nccli.entropy.adaptive import CodeTables
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.audio import Audio
@@ -95,6 +97,22 @@ def test_codes_do_not_depend_on_how_the_input_arrives(home) -> None:
     audio = speechlike(3.3, 24000, 1)
     payloads = {encoded(audio, "encodec-24khz", block=size) for size in (997, 4096, 24000, 10**6)}
     assert len(payloads) == 1
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_files_encoded_on_any_device_decode_alike_on_the_cpu(home, monkeypatch, device) -> None:
+    audio = speechlike(2.0, 24000, 1)
+    monkeypatch.setenv(ENVIRONMENT, "cpu")
+    on_the_cpu = encoded(audio, "encodec-24khz", bitrate=6)
+    monkeypatch.setenv(ENVIRONMENT, device)
+    data = encoded(audio, "encodec-24khz", bitrate=6)
+    decoded_there = read_decoded(decode_audio(io.BytesIO(data))).samples
+    monkeypatch.setenv(ENVIRONMENT, "cpu")
+    decoded_here = read_decoded(decode_audio(io.BytesIO(data))).samples
+    # The same codes; the float decoders may differ by a unit in the last 16-bit place.
+    assert np.abs(decoded_there - decoded_here).max() <= 2 / 32768
+    assert np.abs(decoded_here).max() > 0.01
+    assert abs(len(data) / len(on_the_cpu) - 1) < 0.05
 
 
 def test_stream_matches_whole_signal_decode(home) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import DEVICES
 
 from nccli.entropy import coder
 from nccli.models import exact
@@ -320,3 +322,49 @@ def test_autoregressive_decoding_is_exact_under_a_perturbed_float_path(monkeypat
         assert torch.equal(model.decode_latents(chunks, shape), expected)
     finally:
         torch.set_num_threads(threads)
+
+
+def symbols_decoded(model, chunks, shape) -> list[np.ndarray]:
+    """The integer symbols every entropy decoder (stack or queue) returns while ``model``
+    decodes its latents."""
+    seen: list[np.ndarray] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for owner in (coder, coder.QueueDecoder):
+            real = owner.decode
+
+            def recording(*args, _real=real, **kwargs):
+                symbols = _real(*args, **kwargs)
+                seen.append(symbols.copy())
+                return symbols
+
+            patch.setattr(owner, "decode", recording)
+        model.decode_latents(chunks, shape)
+    return seen
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        ScaleHyperprior,
+        MeanScaleHyperprior,
+        GainedMeanScaleHyperprior,
+        JointAutoregressiveHyperprior,
+        Cheng2020Anchor,
+    ],
+)
+def test_streams_coded_on_one_device_decode_to_the_same_symbols_on_another(architecture, device):
+    torch.manual_seed(6)
+    on_cpu = architecture(32, 32).eval()
+    with torch.no_grad():
+        for parameter in on_cpu.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    on_cpu.update_tables()
+    on_device = copy.deepcopy(on_cpu).to(device)
+    image = torch.rand(1, 3, 128, 128)
+    for encoder, x in ((on_device, image.to(device)), (on_cpu, image)):
+        chunks, shape = encoder.compress(x)
+        expected = symbols_decoded(on_cpu, chunks, shape)
+        assert expected and sum(np.count_nonzero(s) for s in expected) > 0
+        decoded = symbols_decoded(on_device, chunks, shape)
+        assert all(np.array_equal(a, b) for a, b in zip(decoded, expected, strict=True))

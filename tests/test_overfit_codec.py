@@ -242,10 +242,7 @@ def test_progress_is_reported(small):
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-@needs_cuda
+@pytest.mark.cuda
 def test_files_fitted_on_a_gpu_decode_on_the_cpu_like_files_fitted_there(small, monkeypatch):
     measured = {}
     for device in ("cuda", "cpu"):
@@ -258,7 +255,7 @@ def test_files_fitted_on_a_gpu_decode_on_the_cpu_like_files_fitted_there(small, 
     assert abs(gpu_psnr - cpu_psnr) < 1.0 and abs(gpu_bytes / cpu_bytes - 1) < 0.2
 
 
-@needs_cuda
+@pytest.mark.cuda
 def test_fitting_on_a_gpu_is_deterministic_for_a_seed(small, monkeypatch):
     monkeypatch.setenv(ENVIRONMENT, "cuda")
     first, second = (api.encode(small, "nc-overfit", quality=3, **FAST) for _ in range(2))

@@ -162,7 +162,7 @@ def test_device_choice(tmp_path):
     assert result.returncode == 2 and b"--device (or $NCCLI_DEVICE) must be" in result.stderr
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_gpu_encoded_files_decode_on_the_cpu(tmp_path):
     for quality in ("1", "4.5", "8"):
         ncc = tmp_path / f"{quality}.ncc"
