@@ -1,7 +1,7 @@
 """Real-time factors of nccli's EnCodec 24 kHz against the `encodec` package, plus Opus.
 
     make bench-audio            # or, with encodec on the path (see the Makefile):
-    python scripts/bench_audio.py [FILE.wav] --seconds 30 --bitrate 6
+    python scripts/bench_audio.py [FILE.wav] --seconds 30 --bitrate 6 [--device cuda]
 
 Both EnCodec implementations get the same random weights (published weights need a
 network; speed does not depend on their values). Each measurement runs in a fresh process
@@ -10,11 +10,14 @@ back; nccli through its streams, chunk by chunk), nccli's whole `encode_audio` a
 `decode_audio` (model plus entropy coding, to and from .ncc bytes), and Opus through the
 same functions. Prints seconds, real-time factor (seconds of work per second of audio: lower
 is faster), nccli's speed relative to encodec measured in the same run, and peak RSS.
+With --device cuda both EnCodec implementations run on the GPU (nccli's entropy coding and
+Opus stay on the CPU) and every timing waits for the GPU to finish.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import json
 import os
@@ -56,14 +59,16 @@ def models(codebooks: int):
     return reference, ours
 
 
-def run_step(step: str, audio_path: Path, work: Path, kbps: float) -> dict[str, float]:
+def run_step(
+    step: str, audio_path: Path, work: Path, kbps: float, device: torch.device
+) -> dict[str, float]:
     """One measurement in this process: seconds of work and peak RSS in MB."""
     from nccli.audio import decode_audio, encode_audio, read_decoded
     from nccli.media.audio import read_audio
     from nccli.models.audio.coding import CodeDecoder, CodeEncoder
 
     audio = read_audio(audio_path)
-    x = torch.from_numpy(audio.samples.T.copy())[None]
+    x = torch.from_numpy(audio.samples.T.copy())[None].to(device)
     codebooks = int(kbps / 0.75)
     start = time.perf_counter()
     if step.endswith("file-encode"):
@@ -78,6 +83,8 @@ def run_step(step: str, audio_path: Path, work: Path, kbps: float) -> dict[str, 
         read_decoded(decode_audio(io.BytesIO(data)))
     else:
         reference, ours = models(codebooks)
+        reference.to(device)
+        ours.to(device)
         with torch.no_grad():
             if step == "encodec-encode":
                 start = time.perf_counter()
@@ -95,6 +102,8 @@ def run_step(step: str, audio_path: Path, work: Path, kbps: float) -> dict[str, 
                 decoder = CodeDecoder(ours)
                 [decoder.push(frame) for frame in frames]
                 decoder.flush()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -111,11 +120,13 @@ def main() -> None:
     parser.add_argument("audio", type=Path, nargs="?", help="a WAV file (default: synthetic)")
     parser.add_argument("--seconds", type=float, default=30.0, help="synthetic signal length")
     parser.add_argument("--bitrate", type=float, default=6.0, help="kbit/s (1.5 to 24)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--step", choices=STEPS + FILE_STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.step:
-        print(json.dumps(run_step(args.step, args.audio, args.work, args.bitrate)))
+        device = torch.device(args.device)
+        print(json.dumps(run_step(args.step, args.audio, args.work, args.bitrate, device)))
         return
     with tempfile.TemporaryDirectory() as directory:
         work = Path(directory)
@@ -126,17 +137,17 @@ def main() -> None:
         _store_weights(work)
         duration = soundfile.info(str(path)).duration
         results = {}
-        for step in STEPS + FILE_STEPS:
+        for step in _steps():
             command = [sys.executable, __file__, str(path), "--step", step, "--work", str(work)]
-            command += ["--bitrate", str(args.bitrate)]
-            env = {**os.environ, "NCCLI_HOME": str(work)}
+            command += ["--bitrate", str(args.bitrate), "--device", args.device]
+            env = {**os.environ, "NCCLI_HOME": str(work), "NCCLI_DEVICE": args.device}
             done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
             if done.returncode:
                 sys.exit(f"{step} failed:\n{done.stderr}")
             results[step] = json.loads(done.stdout.strip().splitlines()[-1])
     print(
         f"{duration:.1f} s of audio, {args.bitrate:g} kbit/s, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"{torch.get_num_threads()} threads, {args.device}"
     )
     print(f"{'step':<20}{'seconds':>9}{'RTF':>8}{'peak RSS MB':>13}")
     for step, row in results.items():
@@ -145,6 +156,14 @@ def main() -> None:
     for kind in ("encode", "decode"):
         ratio = results[f"encodec-{kind}"]["seconds"] / results[f"nccli-{kind}"]["seconds"]
         print(f"nccli {kind} speed / encodec's: {ratio:.2f}x")
+
+
+def _steps() -> tuple[str, ...]:
+    """Every step, less Opus's where PyAV is missing (as on a lent GPU machine)."""
+    if importlib.util.find_spec("av") is not None:
+        return STEPS + FILE_STEPS
+    print("PyAV is not installed: no Opus steps")
+    return STEPS + tuple(step for step in FILE_STEPS if not step.startswith("opus"))
 
 
 def _store_weights(home: Path) -> None:

@@ -9,11 +9,14 @@ N channels is their mean, N channels from mono are copies, and other changes bet
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from nccli.errors import UsageError
+
+if TYPE_CHECKING:
+    import av
 
 #: Most channels that have a standard FFmpeg layout for mixing.
 MIX_CHANNELS = 8
@@ -76,12 +79,16 @@ def _layout(channels: int) -> str:
 
 def _resampler(rate_out: int, channels_out: int) -> av.AudioResampler:
     """Input rate and layout are taken from each frame."""
+    import av  # here, so that importing nccli's API needs no FFmpeg (images never do)
+
     return av.AudioResampler(format="flt", layout=_layout(channels_out), rate=rate_out)
 
 
 def _run(
     resampler: av.AudioResampler, block: np.ndarray | None, rate: int, channels: int
 ) -> np.ndarray:
+    import av
+
     frame = None
     if block is not None:
         if len(block) == 0:
