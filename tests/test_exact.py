@@ -144,7 +144,7 @@ def test_float32_layers_give_what_float64_gives(bits, monkeypatch):
         _coarse_linear(16, 2, 7),
     )  # fmt: skip
     stack = ExactSequential(network, activation_bits=bits)
-    assert all(step.narrow is not None for step in stack.stack.steps)
+    assert all(step.narrow is not None for step in (stack.stack.integer_first, *stack.stack.rest))
     x = torch.randint(-24, 25, (13, 3000)).float()
     x[:, 2000:] *= 1 << 14  # chunks beyond the float32 bound: float64 there
     monkeypatch.setattr(exact, "ROWS_PER_CHUNK", 1000)

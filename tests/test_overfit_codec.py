@@ -156,7 +156,7 @@ def test_the_coarser_arm_grid_runs_in_float32_at_no_cost_in_rate(small, monkeypa
     for pass_rows in overfit_coding._exact_passes(model.arm, 3):
         stack = pass_rows.args[0].stack
         assert stack.integer_first.narrow_inputs >= max(float(g.abs().max()) for g in latents)
-        assert all(step.narrow is not None for step in stack.steps)
+        assert all(step.narrow is not None for step in (stack.integer_first, *stack.rest))
     monkeypatch.setattr(overfit_coding, "LATENT_FORMAT", 2)
     fine = overfit_coding.encode_latents(latents, model.arm)
     assert len(coarse) <= 1.005 * len(fine) + 4

@@ -14,6 +14,7 @@ integers float32 holds, which is just as exact.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass
 
@@ -154,10 +155,6 @@ class _Step:
         """A bound on the magnitude of the activations of inputs up to ``inputs``."""
         return min(_LIMIT, self.gain * inputs + self.offset + 1)
 
-    def with_matrix(self, wide: torch.Tensor) -> _Step:
-        """The same activation after another matrix."""
-        return _Step.of(wide, self.low, self.slope)
-
 
 def _finest_places(values: np.ndarray) -> np.ndarray:
     """Per row of a float64 matrix, the least e >= 0 such that every entry times 2**e is an
@@ -185,6 +182,8 @@ class _LinearStack:
 
     Activations are integers up to the clip, kept in float32 (exact up to 2**24); a layer
     runs in float32 where its step allows the largest input of the chunk, else in float64.
+    The first layer's step is made when first used: ``first`` for inputs on the activation
+    grid, ``integer_first`` for integer inputs (decoders use only one of them).
 
     The chunks' buffers live in ``memory``, allocated once and shared by the stacks that
     with_first_layer makes (they run one at a time): fresh buffers per call cost page faults
@@ -193,40 +192,55 @@ class _LinearStack:
 
     def __init__(
         self,
-        steps: list[_Step],
-        integer_first: _Step,
+        first_matrix: torch.Tensor,
+        activation: tuple[float, float | None],
+        rest: list[_Step],
         bits: int,
         memory: dict[str, torch.Tensor],
     ) -> None:
-        self.steps, self.integer_first, self.bits, self.memory = steps, integer_first, bits, memory
+        """``first_matrix`` is the first layer's [shift * weight | shift * bias],
+        ``activation`` its (low, slope), ``rest`` the steps of the later layers."""
+        self.first_matrix, self.activation, self.rest = first_matrix, activation, rest
+        self.bits, self.memory = bits, memory
 
     @staticmethod
     def of(layers: list[_Layer], bits: int) -> _LinearStack:
         """The stack of ``layers`` (Linear, each followed by at most one activation)."""
-        steps: list[_Step] = []
+        matrices: list[torch.Tensor] = []
+        activations: list[tuple[float, float | None]] = []
         for layer, before in zip(layers, [None, *layers[:-1]], strict=True):
             if layer.kind == "linear":
-                steps.append(_Step.of(_folded(layer), -_LIMIT, None))
+                matrices.append(_folded(layer))
+                activations.append((-_LIMIT, None))
             elif before is None or before.kind != "linear":
                 raise TypeError("an exact linear stack takes one activation after each layer")
             else:
-                low, slope = (0.0, None) if layer.kind == "relu" else (-_LIMIT, layer.slope)
-                steps[-1] = _Step.of(steps[-1].wide, low, slope)
-        return _LinearStack(steps, _integer_step(steps[0], bits), bits, {})
+                activations[-1] = (0.0, None) if layer.kind == "relu" else (-_LIMIT, layer.slope)
+        rest = [_Step.of(m, *a) for m, a in zip(matrices[1:], activations[1:], strict=True)]
+        return _LinearStack(matrices[0], activations[0], rest, bits, {})
 
     def with_first_layer(self, layer: _Layer) -> _LinearStack:
-        """This stack with another first layer (same activation); buffers shared."""
-        first = self.steps[0].with_matrix(_folded(layer))
-        return _LinearStack(
-            [first, *self.steps[1:]], _integer_step(first, self.bits), self.bits, self.memory
-        )
+        """This stack with another first layer (same activation); later steps and buffers
+        shared."""
+        return _LinearStack(_folded(layer), self.activation, self.rest, self.bits, self.memory)
+
+    @functools.cached_property
+    def first(self) -> _Step:
+        return _Step.of(self.first_matrix, *self.activation)
+
+    @functools.cached_property
+    def integer_first(self) -> _Step:
+        """The first step for integer inputs: its weights times 2**bits (exact), same bias."""
+        wide = self.first_matrix
+        scaled = torch.cat([wide[:, :-1] * (1 << self.bits), wide[:, -1:]], dim=1)
+        return _Step.of(scaled, *self.activation)
 
     def on_columns(self, columns: torch.Tensor) -> torch.Tensor:
         """inputs x rows (float) -> outputs x rows (float64, on the activation grid)."""
         scale = float(1 << self.bits)
         units = torch.round(columns.to(torch.float64) * scale).clamp_(-_LIMIT, _LIMIT)
         largest = float(units.abs().max()) if units.numel() else 0.0
-        return self._run(self.steps[0], units.to(torch.float32), largest).double() / scale
+        return self._run(self.first, units.to(torch.float32), largest).double() / scale
 
     def on_integer_columns(self, columns: torch.Tensor, largest: float) -> torch.Tensor:
         """inputs x rows, float32 integers of at most ``largest`` in magnitude -> outputs x
@@ -236,7 +250,7 @@ class _LinearStack:
     def _run(self, first: _Step, columns: torch.Tensor, largest: float) -> torch.Tensor:
         """The stack with ``first`` as its first step on float32 integer inputs x rows (at
         most ``largest`` in magnitude): outputs x rows in activation units, float32."""
-        steps = [first, *self.steps[1:]]
+        steps = [first, *self.rest]
         narrow = _float32_sums_are_exact()
         out = torch.empty(len(steps[-1].wide), columns.shape[1])
         buffers: list[torch.Tensor] = []
@@ -294,12 +308,6 @@ def _folded(layer: _Layer) -> torch.Tensor:
     """[shift * weight | shift * bias] of a linear layer."""
     shift = layer.shift[:, None]
     return torch.cat([layer.weight * shift, layer.bias[:, None] * shift], dim=1)
-
-
-def _integer_step(first: _Step, bits: int) -> _Step:
-    """The first step for integer inputs: its weights times 2**bits (exact), same bias."""
-    wide = first.wide
-    return first.with_matrix(torch.cat([wide[:, :-1] * (1 << bits), wide[:, -1:]], dim=1))
 
 
 def _magnitude(a: torch.Tensor, low: float) -> float:
