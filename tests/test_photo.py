@@ -54,6 +54,25 @@ def test_round_trip_and_rate_grows_with_quality(tmp_path):
     assert psnr(original, np.asarray(Image.open(decoded))) > 20
 
 
+def test_grey_images_are_marked_and_come_back_grey_and_closer():
+    colour = np.asarray(Image.open(CUPS).convert("RGB"))
+    grey = np.repeat(np.asarray(Image.open(CUPS).convert("L"))[:, :, None], 3, axis=2)
+    assert "grey" not in loads(api.encode(colour, "nc-photo", quality=2)).header.fields
+    data = api.encode(grey, "nc-photo", quality=2)
+    parsed = loads(data)
+    chunks = [(DATA, payload) for payload in parsed.payloads()]
+    assert parsed.header.fields["grey"] is True
+    decoded, _ = api.decode(data)
+    assert (decoded == decoded[:, :, :1]).all()
+    fields = {k: v for k, v in parsed.header.fields.items() if k != "grey"}
+    tinted, _ = api.decode(dumps(replace(parsed.header, fields=fields), chunks))
+    assert (tinted != tinted[:, :, :1]).any()
+    assert psnr(grey, decoded) > psnr(grey, tinted) + 0.05
+    bad = replace(parsed.header, fields={**parsed.header.fields, "grey": "yes"})
+    with pytest.raises(InvalidInputError, match="grey flag"):
+        api.decode(dumps(bad, chunks))
+
+
 def test_bpp_target_is_met_between_levels():
     data = api.encode(CUPS, "nc-photo", bpp=0.5)
     assert len(data) * 8 / (512 * 384) <= 0.5

@@ -30,7 +30,7 @@ ARCHITECTURES = (
 
 class NeuralImageCodec(LearnedImageCodec):
     name = "nc-image"
-    version = 1
+    version = 2  # 2: marks grey images, whose decoded channels are averaged (1 still decodes)
     description = "learned codec (bmshj2018 / mbt2018 hyperprior family), weights from the zoo"
     params = (
         Param("quality", int, 1, 8, 4, "zoo quality level: higher spends more bits"),

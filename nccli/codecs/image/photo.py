@@ -29,7 +29,7 @@ QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher 
 
 class PhotoCodec(LearnedImageCodec):
     name = "nc-photo"
-    version = 1
+    version = 2  # 2: marks grey images, whose decoded channels are averaged (1 still decodes)
     description = "nccli's own learned codec for photographs (embedded weights, no download)"
     params = (QUALITY, TILE_PARAM)
     rate_param = "quality"
