@@ -45,6 +45,7 @@ CASES = {
     "image-v1-nc-overfit-v1-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
     "image-v1-nc-overfit-v2-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
     "image-v1-nc-overfit-v3-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
+    "image-v1-nc-overfit-v4-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
 }
 
 
