@@ -46,7 +46,8 @@ from nccli.models.image.overfit import (
     with_coarser,
 )
 
-#: The latent bitstream's format (1: nc-overfit version 1's, 2: versions 2 and 3's).
+#: The latent bitstream's format (1: nc-overfit version 1's, 2: versions 2 and 3's, 3: version
+#: 4's).
 LATENT_FORMAT = 3
 #: Fractional bits of the ARM's activations on the exact path, per latent format. Format 3's
 #: 6 keep a typical file's every sum within float32's exact integers (half the work of
@@ -212,7 +213,7 @@ def decode_latents(
 ) -> list[torch.Tensor]:
     """Invert encode_latents given each grid's (height, width), finest first; ``version``
     1 reads what nc-overfit version 1 wrote (no grid flags, the ARM on whole contexts), 2
-    what versions 2 and 3 wrote (the ARM on a finer grid)."""
+    what versions 2 and 3 wrote (the ARM on a finer grid), 3 what version 4 writes."""
     passes = _exact_passes(arm, version)
     if version == 1:
         coded = [True] * len(sizes)
@@ -276,10 +277,11 @@ def _on_columns(
     stacked = torch.stack(columns).view(len(columns), height * width)
     parents = None if coarser is None else coarser[2:-2, 2:-2].numpy()
     if parents is not None and np.count_nonzero(parents) <= (1 - SPARSE_PARENTS) * parents.size:
-        nonzero = stacked.numpy().any(0)
+        every = stacked.numpy()
+        nonzero = every.any(0)
         zero = int(nonzero.argmin())  # a zero context, if there is one
         if not nonzero[zero]:
-            return _spread_zero_context(exact, stacked.numpy(), nonzero, zero, largest)
+            return _spread_zero_context(exact, every, nonzero, zero, largest)
     return rows_and_bases_in_units(exact.on_integer_columns(stacked, largest), exact.bits)
 
 
