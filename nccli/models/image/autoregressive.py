@@ -18,12 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from nccli.entropy.coder import QueueDecoder, QueueEncoder
-from nccli.models.exact import ExactSequential
+from nccli.models.exact import ExactSequential, cached
 from nccli.models.image.hyperprior import MeanScaleHyperprior, Output
 from nccli.models.layers import (
     ResidualBlock,
     ResidualBlockUpsample,
     ResidualBlockWithStride,
+    channels_last,
     conv3x3,
     subpel_conv3x3,
 )
@@ -112,14 +113,16 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
         self, chunks: list[bytes], shape: tuple[int, int], exact: bool = True
     ) -> torch.Tensor:
         """The image in [0, 1] from compress()'s chunks and the shape of z."""
-        return self.g_s(self.decode_latents(chunks, shape)).clamp_(0, 1)
+        return self.g_s(channels_last(self.decode_latents(chunks, shape))).clamp_(0, 1)
 
     def _sequential(self, z_hat: torch.Tensor, y_shape: tuple[int, int], code) -> torch.Tensor:
         """Walk the latent positions in raster order; ``code`` turns each position's rows
         and means into its integer symbols (by encoding or decoding them)."""
-        hyper = ExactSequential(self.h_s)(z_hat)
-        context = ExactSequential(nn.Sequential(_unpadded(self.context_prediction)))
-        merge = ExactSequential(self.entropy_parameters)
+        hyper_stack, context, merge = cached(
+            self, "context path", self._exact_context_path,
+            self.h_s, self.context_prediction, self.entropy_parameters,
+        )  # fmt: skip
+        hyper = hyper_stack(z_hat)
         height, width = y_shape
         latent = self.context_prediction.in_channels
         y_hat = torch.zeros(1, latent, height + 2 * PAD, width + 2 * PAD, device=z_hat.device)
@@ -132,6 +135,15 @@ class JointAutoregressiveHyperprior(MeanScaleHyperprior):
                 symbols = code(h, w, rows, means)
                 y_hat[:, :, h + PAD, w + PAD] = symbols + means
         return y_hat[:, :, PAD : PAD + height, PAD : PAD + width]
+
+    def _exact_context_path(self) -> tuple[ExactSequential, ExactSequential, ExactSequential]:
+        """The hyper-synthesis, the masked context convolution (one window at a time) and
+        the merge, on the exact path."""
+        return (
+            ExactSequential(self.h_s),
+            ExactSequential(nn.Sequential(_unpadded(self.context_prediction))),
+            ExactSequential(self.entropy_parameters),
+        )
 
 
 def _unpadded(masked: MaskedConv2d) -> nn.Conv2d:

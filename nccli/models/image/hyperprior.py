@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nccli.entropy import FactorizedDensity, GaussianConditional
-from nccli.models.exact import ExactSequential
-from nccli.models.layers import GDN, conv, deconv
+from nccli.models.exact import ExactSequential, cached
+from nccli.models.layers import GDN, channels_last, conv, deconv
 
 
 @dataclass
@@ -93,7 +93,7 @@ class FactorizedPrior(nn.Module):
         """The image in [0, 1] from compress()'s chunks and shape."""
         latent = self.g_a[-1].out_channels
         y_hat = self.entropy_bottleneck.decompress(chunks[0], (1, latent, *shape))
-        return self.g_s(y_hat).clamp_(0, 1)
+        return self.g_s(channels_last(y_hat)).clamp_(0, 1)
 
 
 class ScaleHyperprior(nn.Module):
@@ -130,7 +130,10 @@ class ScaleHyperprior(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scales and means of y from the decoded z; exact=True computes h_s in integers,
         identically on every device (what compress and decompress use)."""
-        return self.split(ExactSequential(self.h_s)(z_hat) if exact else self.h_s(z_hat))
+        if not exact:
+            return self.split(self.h_s(z_hat))
+        exact_h_s = cached(self, "h_s", lambda: ExactSequential(self.h_s), self.h_s)
+        return self.split(exact_h_s(z_hat))
 
     def forward(self, x: torch.Tensor, noise: bool = False) -> Output:
         y = self.g_a(x)
@@ -192,7 +195,7 @@ class ScaleHyperprior(nn.Module):
         """The image in [0, 1] from compress()'s chunks and the shape of z."""
         gains = gains or Gains.identity()
         y_hat = self.decode_latents(chunks, shape, exact, gains)
-        return self.g_s(y_hat * gains.y_inverse).clamp_(0, 1)
+        return self.g_s(channels_last(y_hat * gains.y_inverse)).clamp_(0, 1)
 
 
 class MeanScaleHyperprior(ScaleHyperprior):
@@ -228,14 +231,21 @@ class MeanScaleHyperprior(ScaleHyperprior):
         """
         if not exact:
             return self.split(self.h_s(z_hat))
-        hidden = ExactSequential(self.h_s[:-1])(z_hat)
+        hidden_stack, scale_stack = cached(self, "h_s scale path", self._exact_scale_path, self.h_s)
+        hidden = hidden_stack(z_hat)
         last = self.h_s[-1]
         half = last.out_channels // 2
-        scale_layer = conv(last.in_channels, half, last.kernel_size[0], last.stride[0])
-        scale_layer.to(last.weight.device)
+        means = F.conv2d(hidden, last.weight[half:], last.bias[half:], padding=last.padding)
+        return scale_stack(hidden), means
+
+    def _exact_scale_path(self) -> tuple[ExactSequential, ExactSequential]:
+        """h_s up to its last layer, and the scale half of that layer, on the exact path."""
+        last = self.h_s[-1]
+        half = last.out_channels // 2
+        scale_layer = nn.Conv2d(
+            last.in_channels, half, last.kernel_size, last.stride, last.padding
+        ).to(last.weight.device)
         with torch.no_grad():
             scale_layer.weight.copy_(last.weight[:half])
             scale_layer.bias.copy_(last.bias[:half])
-        scales = ExactSequential(nn.Sequential(scale_layer))(hidden)
-        means = F.conv2d(hidden, last.weight[half:], last.bias[half:], padding=last.padding)
-        return scales, means
+        return ExactSequential(self.h_s[:-1]), ExactSequential(nn.Sequential(scale_layer))
