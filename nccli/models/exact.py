@@ -174,8 +174,9 @@ def _finest_places(values: np.ndarray) -> np.ndarray:
 def cached(owner: nn.Module, name: str, build: Callable[[], T], *sources: nn.Module) -> T:
     """``build()``, kept on ``owner`` under ``name`` while the tensors of ``sources`` stay
     the same: a new value once any of them is changed in place (an optimizer step,
-    load_state_dict), replaced or moved to another device. Built afresh on every call
-    where they are inference tensors (made under torch.inference_mode: no version counter).
+    load_state_dict; not writes through ``.data``, which torch does not count), replaced or
+    moved to another device. Built afresh on every call where they are inference tensors
+    (made under torch.inference_mode: no version counter).
 
     For the exact versions of a model's networks: converting their weights took up to a
     third of an exact hyper-synthesis.
