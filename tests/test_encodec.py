@@ -5,12 +5,14 @@ tests/test_compat_encodec.py.)"""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from conftest import DEVICES
 from safetensors.torch import save_file
@@ -215,3 +217,27 @@ def test_other_weights_are_refused(home, tmp_path, monkeypatch) -> None:
     store.load_model.cache_clear()
     with pytest.raises(InvalidInputError, match="made with encodec-24khz weights of sha256"):
         read_decoded(decode_audio(io.BytesIO(data)))
+
+
+@pytest.mark.parametrize("model_id", MODELS)
+def test_rate_script_weighs_the_coded_codes_against_packing(home, tmp_path, model_id) -> None:
+    path = tmp_path / "speech.wav"
+    audio = speechlike(3.0, 24000, 1)
+    soundfile.write(path, audio.samples, audio.sample_rate)
+    table = tmp_path / "rates.json"
+    script = Path(__file__).parents[1] / "scripts" / "rate_encodec.py"
+    run = subprocess.run(
+        [sys.executable, script, path, "--model", model_id, "--bitrates", "6", "--json", table],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "under packing" in run.stdout
+    (rate,) = json.loads(table.read_text())
+    assert rate["codebooks"] == (8 if "24" in model_id else 4) and rate["nominal_kbps"] == 6.0
+    # Whole frames of codes (and the 48 kHz model's overlapping segments) only add to packing.
+    assert 6.0 <= rate["packed_kbps"] <= 6.0 * 1.08
+    assert 0 < rate["codes_kbps"] < rate["file_kbps"]
+    overhead = (rate["file_kbps"] - rate["codes_kbps"]) * 1000 / 8 * rate["seconds"]
+    assert overhead < 600  # the header and each second's chunk framing, in bytes
+    assert rate["saving"] == pytest.approx(1 - rate["codes_kbps"] / rate["packed_kbps"])
