@@ -4,9 +4,12 @@ time of a fitting step.
     python scripts/bench_overfit.py data/photos/validation/*.png --effort 100 [--fitting 10]
 
 Encodes each image once (the effort only changes how good the fit is), then times decoding
-(median of --repeat runs after a warm-up, torch on one thread) split into its parts, prints
-the peak resident memory, and compares the latents' real payload with the float model's
-estimate of their bits (the cost of the fixed-point path and the table, in %).
+(median of --repeat runs after a warm-up, torch on one thread) split into its parts, and
+decoding the image as a WebP (default quality; libwebp on one thread) in the same run, an
+anchor for readings taken on days when the machine runs faster or slower (this one's speed
+drifted by up to 20 % between days). Prints the peak resident memory, and compares the
+latents' real payload with the float model's estimate of their bits (the cost of the
+fixed-point path and the table, in %).
 
 With --fitting N it first times N fitting steps on each image (torch on two threads, after
 three warm-up steps) under glibc's default allocation policy and inside reused_heap() (as the
@@ -86,12 +89,15 @@ def measure(path: Path, effort: str, quality: float, repeat: int) -> None:
         lambda: overfit_coding.decode_latents(chunks[1], sizes, model.arm), repeat
     )
     synthesis = median_seconds(lambda: overfit.render(model, latents), repeat)
+    anchor = api.encode(image, "webp", strip=True)
+    anchor_seconds = median_seconds(lambda: api.decode(anchor), repeat)
     pixels = image.width * image.height
     print(
         f"{path.name} {image.width}x{image.height}: {len(data) * 8 / pixels:.4f} bpp "
         f"(networks {len(chunks[0])} B, latents {len(chunks[1])} B); "
         f"decode {whole * 1000:.0f} ms on 1 thread (latents {entropy * 1000:.0f} ms, "
-        f"synthesis {synthesis * 1000:.0f} ms); exact path + table vs float estimate "
+        f"synthesis {synthesis * 1000:.0f} ms), {whole / anchor_seconds:.1f}x WebP's "
+        f"{anchor_seconds * 1000:.1f} ms; exact path + table vs float estimate "
         f"{100 * (len(chunks[1]) * 8 / estimate - 1):+.2f} %"
     )
 
