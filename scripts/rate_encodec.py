@@ -21,13 +21,11 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nccli import api, varint
+from nccli import api
+from nccli.codecs.audio.encodec import read_payload_head
 from nccli.container import loads
-from nccli.media.audio import read_audio
+from nccli.media.audio import Audio, read_audio
 from nccli.models.audio import SPECS
-
-#: Bytes ahead of the codes in a 48 kHz payload: the segment's scale, a float32.
-SCALE_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -49,25 +47,22 @@ class Rate:
         return 1 - self.codes_kbps / self.packed_kbps
 
 
-def measure(path: Path, model: str, bitrate: float) -> Rate:
-    """Encode ``path`` with ``model`` at ``bitrate`` and measure its rates."""
+def measure(name: str, audio: Audio, model: str, bitrate: float) -> Rate:
+    """Encode ``audio`` (from file ``name``) with ``model`` at ``bitrate``; its rates."""
     spec = SPECS[model]
-    audio = read_audio(path)
     seconds = len(audio.samples) / audio.sample_rate
-    data = api.encode(path, model, bitrate=bitrate)
+    data = api.encode(audio, model, bitrate=bitrate)
     parsed = loads(data)
     codebooks = parsed.header.fields["codebooks"]
     coded_bytes = frames = 0
     for chunk in parsed.chunks:
-        if chunk.type != b"DATA":
-            continue
-        count, position = varint.read(chunk.payload, 0)
-        position += SCALE_BYTES if spec.segment is not None else 0
-        frames += count
-        coded_bytes += len(chunk.payload) - position
+        if chunk.type == b"DATA":
+            count, _, start = read_payload_head(chunk.payload, spec)
+            frames += count
+            coded_bytes += len(chunk.payload) - start
     packed_bits = frames * codebooks * math.ceil(math.log2(spec.bins))
     return Rate(
-        file=path.name,
+        file=name,
         bitrate=bitrate,
         codebooks=codebooks,
         seconds=seconds,
@@ -87,7 +82,10 @@ def main() -> None:
     args = parser.parse_args()
     bitrates = args.bitrates or SPECS[args.model].bandwidths
 
-    rates = [measure(path, args.model, bitrate) for path in args.audio for bitrate in bitrates]
+    rates = []
+    for path in args.audio:
+        audio = read_audio(path)
+        rates += [measure(path.name, audio, args.model, bitrate) for bitrate in bitrates]
     print(f"{args.model}: kbit/s of each file (nominal, whole .ncc, coded codes, packed codes)")
     print(
         f"{'file':32}{'bitrate':>8}{'nominal':>9}{'file':>9}{'codes':>9}{'packed':>9}{'saving':>8}"

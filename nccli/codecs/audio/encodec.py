@@ -27,7 +27,7 @@ from nccli.media.resample import Converter
 if TYPE_CHECKING:
     import torch
 
-    from nccli.models.audio import Encodec
+    from nccli.models.audio import Encodec, EncodecSpec
 
 #: Frames of codes per payload of the causal model (one second at 75 Hz).
 PAYLOAD_FRAMES = 75
@@ -163,31 +163,15 @@ class CodesDecoder(StreamDecoder):
         )
         self.tables = CodeTables(codebooks, spec.bins)
         self.stream = CodeDecoder(self.network)
-        self.segmented = spec.segment is not None
-        self.most_frames = -(-spec.segment_length // spec.hop) if self.segmented else PAYLOAD_FRAMES
 
     def push(self, payload: bytes) -> np.ndarray:
         import torch
 
-        try:
-            frames, position = varint.read(payload, 0)
-        except ValueError as exc:
-            raise InvalidInputError(f"payload {exc}") from None
-        if not 1 <= frames <= self.most_frames:
-            raise InvalidInputError(
-                f"payload holds {frames} frames, at most {self.most_frames} expected"
-            )
-        scale = None
-        if self.segmented:
-            if len(payload) < position + 4:
-                raise InvalidInputError("payload ends inside its scale")
-            (value,) = struct.unpack_from("<f", payload, position)
-            if not np.isfinite(value) or value <= 0:
-                raise InvalidInputError(f"segment scale {value} is not a positive number")
-            scale = torch.tensor([[value]], device=self.network.quantizer.codebooks.device)
-            position += 4
+        frames, value, position = read_payload_head(payload, self.network.spec)
+        device = self.network.quantizer.codebooks.device
+        scale = None if value is None else torch.tensor([[value]], device=device)
         codes = self.tables.decode(payload[position:], frames)
-        index = torch.from_numpy(codes)[:, None, :].to(self.network.quantizer.codebooks.device)
+        index = torch.from_numpy(codes)[:, None, :].to(device)
         return self.converter.push(_samples(self.stream.push((index, scale))))
 
     def flush(self) -> np.ndarray:
@@ -198,6 +182,27 @@ class CodesDecoder(StreamDecoder):
             else np.zeros((0, self.network.spec.channels), np.float32)
         )
         return np.concatenate([self.converter.push(block), self.converter.flush()])
+
+
+def read_payload_head(payload: bytes, spec: EncodecSpec) -> tuple[int, float | None, int]:
+    """(frame count, the segment's scale or None for the causal model, where the coded codes
+    start) of a DATA payload of a ``spec`` model; a damaged head raises InvalidInputError."""
+    segmented = spec.segment is not None
+    most_frames = -(-spec.segment_length // spec.hop) if segmented else PAYLOAD_FRAMES
+    try:
+        frames, position = varint.read(payload, 0)
+    except ValueError as exc:
+        raise InvalidInputError(f"payload {exc}") from None
+    if not 1 <= frames <= most_frames:
+        raise InvalidInputError(f"payload holds {frames} frames, at most {most_frames} expected")
+    if not segmented:
+        return frames, None, position
+    if len(payload) < position + 4:
+        raise InvalidInputError("payload ends inside its scale")
+    (scale,) = struct.unpack_from("<f", payload, position)
+    if not np.isfinite(scale) or scale <= 0:
+        raise InvalidInputError(f"segment scale {scale} is not a positive number")
+    return frames, scale, position + 4
 
 
 def _tensor(samples: np.ndarray, network: Encodec) -> torch.Tensor:
