@@ -28,8 +28,8 @@ MIN_STEPS, MAX_STEPS = 10, 1_000_000
 #: The lambda of quality 1; it doubles with each quality step.
 LAMBDA_AT_QUALITY_1 = 2.5e-4
 #: The latent step is 2**-(HALVINGS_AT_QUALITY_1 + (quality - 1) / QUALITIES_PER_HALF_STEP).
-#: Measured on crops of two validation photos (docs/codecs.md): halving every three qualities
-#: at 300 fitting steps; at the default effort's 1200, steps half a halving finer won.
+#: Measured on crops of two validation photos (docs/notes/nc-overfit.md): halving every three
+#: qualities at 300 fitting steps; at the default effort's 1200, steps half a halving finer won.
 QUALITIES_PER_HALF_STEP = 3
 HALVINGS_AT_QUALITY_1 = 0.5
 #: The latent bitstream format of each codec version.
@@ -40,7 +40,7 @@ MIN_LATENT_STEP, MAX_LATENT_STEP = 2.0**-8, 1.0
 MAX_GRIDS = 7
 #: Images of fewer than NARROW_SYNTHESIS_BELOW pixels get a synthesis NARROW_SYNTHESIS wide
 #: (the model's default: 24): its parameters cost about as many bits on any image, so they
-#: weigh most on small ones (docs/codecs.md).
+#: weigh most on small ones (docs/notes/nc-overfit.md).
 NARROW_SYNTHESIS = 16
 NARROW_SYNTHESIS_BELOW = 1 << 18
 #: Status lines sent to the progress bar while fitting.

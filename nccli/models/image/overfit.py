@@ -59,11 +59,11 @@ SYNTHESIS_SLOPE = 0.01
 #: the latents' gradients).
 LATENT_EPSILON_PIXELS = 30.0
 #: Adam's decay rates; the second moment's 0.95 (Adam's usual: 0.999) fitted crops 5-6 % better
-#: in 1200 steps (docs/codecs.md).
+#: in 1200 steps (docs/notes/nc-overfit.md).
 ADAM_BETAS = (0.9, 0.95)
 #: A fit ends with this many straight-through rounding steps (after noisy ones), as a share of
-#: its steps kept within ROUNDING_SHARES: measured on crops (docs/codecs.md), 60 of 200 steps
-#: (30 %) beat 20, and 96-180 of 1200 (8-15 %) beat 36 and 360.
+#: its steps kept within ROUNDING_SHARES: measured on crops (docs/notes/nc-overfit.md), 60 of
+#: 200 steps (30 %) beat 20, and 96-180 of 1200 (8-15 %) beat 36 and 360.
 ROUNDING_STEPS = 60
 ROUNDING_SHARES = (0.1, 0.3)
 #: The decoder's synthesis (render) runs bands of rows of about this many pixels at a time.

@@ -52,7 +52,7 @@ LATENT_FORMAT = 3
 #: Fractional bits of the ARM's activations on the exact path, per latent format. Format 3's
 #: 6 keep a typical file's every sum within float32's exact integers (half the work of
 #: float64) at no measurable cost in rate; the table reads means and log-scales on a grid of
-#: 1/8 (docs/codecs.md).
+#: 1/8 (docs/notes/nc-overfit.md).
 ARM_ACTIVATION_BITS = {1: ACTIVATION_BITS, 2: ACTIVATION_BITS, 3: 6}
 #: When this share of the coarser grid is zero, many contexts are all zero: the decoder looks
 #: for them and runs the ARM once for all of them.
