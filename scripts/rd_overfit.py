@@ -2,7 +2,7 @@
 
     python scripts/rd_overfit.py [--photos data/photos/validation] [--limit N]
         [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results] [--stem NAME]
-        [--encodes-only]
+        [--encodes-only | --encoded-on DEVICE]
 
 Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
 each effort and quality, timing every encode and decode on this machine's device (CUDA when
@@ -15,7 +15,9 @@ bpp, PSNR and encode/decode seconds per setting.
 Every nc-overfit encode is written to OUT/NAME.encodes.json as soon as it is measured, and
 reused by a later run with the same encoder (a digest of the sources that make the
 bitstream), photo, effort, quality, device and thread count: an interrupted run, or one
-stopped after --encodes-only (no anchors, no report), resumes where it was.
+stopped after --encodes-only (no anchors, no report), resumes where it was. --encoded-on
+DEVICE reports the encodes stored for another device (say cuda:0, from a run on a lent GPU
+machine; docs/device.md) and encodes nothing: the anchors run here.
 """
 
 from __future__ import annotations
@@ -69,19 +71,39 @@ class EncodeCache:
     """nc-overfit's measured encodes in a JSON file, keyed by encoder, device, threads,
     photo, effort and quality; written after every new entry."""
 
-    def __init__(self, path: Path, device: str) -> None:
-        self.path = path
-        self.prefix = f"{encoder_digest()} {device} {torch.get_num_threads()}"
+    def __init__(self, path: Path, device: str, threads: int, encoding: bool = True) -> None:
+        self.path, self.device, self.threads, self.encoding = path, device, threads, encoding
+        self.prefix = f"{encoder_digest()} {device} {threads}"
         self.entries: dict[str, dict] = json.loads(path.read_text()) if path.exists() else {}
+
+    @classmethod
+    def stored(cls, path: Path, device: str) -> EncodeCache:
+        """The encodes this encoder made on ``device`` (one thread count), read only."""
+        digest = encoder_digest()
+        entries = json.loads(path.read_text()) if path.exists() else {}
+        threads = {key.split()[2] for key in entries if key.split()[:2] == [digest, device]}
+        if len(threads) != 1:
+            raise SystemExit(
+                f"{path} holds encodes of this encoder ({digest}) on {device} with "
+                f"{len(threads)} thread counts, not one: nothing to report"
+            )
+        return cls(path, device, int(threads.pop()), encoding=False)
 
     def measured(self, photo: Path, effort: str, quality: float) -> tuple[Row, float, float]:
         """(row, encode seconds, decode seconds): from the file when it holds them, else
         measured and stored."""
         key = f"{self.prefix} {photo.name} {effort} {quality:g}"
         if key not in self.entries:
+            if not self.encoding:
+                raise SystemExit(
+                    f"{self.path} holds no encode of {photo.name} at effort {effort}, "
+                    f"quality {quality:g} on {self.device}"
+                )
             self.entries[key] = measure(photo, effort, quality)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text(json.dumps(self.entries, indent=1) + "\n")
+            partial = self.path.with_suffix(".partial")  # replaced whole: Ctrl-C loses none
+            partial.write_text(json.dumps(self.entries, indent=1) + "\n")
+            partial.replace(self.path)
         entry = self.entries[key]
         row = Row(str(photo), f"{CODEC} {effort}", request={"quality": quality})
         for name in MEASURES:  # the row's codec names the effort: a curve per effort
@@ -108,14 +130,14 @@ def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
 
 
 def markdown(
-    summaries: list[Summary], bd: dict[str, list], times: dict[str, list[float]], device: str
+    summaries: list[Summary], bd: dict[str, list], times: dict[str, list[float]], cache: EncodeCache
 ) -> str:
     command = " ".join(["python scripts/rd_overfit.py", *sys.argv[1:]])
     lines = [
         "# nc-overfit: rate-distortion and encode time",
         "",
         f"Made by `{command}` on {time.strftime('%Y-%m-%d')} (nc-overfit version",
-        f"{get_codec('nc-overfit').version}, {device}, {torch.get_num_threads()} threads):",
+        f"{get_codec('nc-overfit').version}, {cache.device}, {cache.threads} threads):",
         f"{summaries[0].files} validation photos of",
         "`scripts/data/photos.py` (768x512), real file sizes.",
         "",
@@ -134,11 +156,15 @@ def markdown(
     for s in summaries:
         m = s.means
         spent = times.get(s.setting)
-        seconds = f"{spent[0]:.1f} | {spent[1]:.3f}" if spent else "- | -"
-        lines.append(
-            f"| {s.setting} | {m['bpp']:.4f} | {m['psnr']:.2f} | {m['ms_ssim']:.5f} | {seconds} |"
-        )
+        cells = [_cell(m["bpp"], 4), _cell(m["psnr"], 2), _cell(m["ms_ssim"], 5)]
+        cells += [_cell(spent[0], 1), _cell(spent[1], 3)] if spent else ["-", "-"]
+        lines.append(f"| {s.setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: float | None, digits: int) -> str:
+    """A table cell; "-" where there is no value (MS-SSIM of images under 161 pixels)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def main() -> None:
@@ -152,13 +178,18 @@ def main() -> None:
     parser.add_argument(
         "--stem", default="overfit-rd", help="report file names: NAME.json, NAME.md"
     )
-    parser.add_argument(
-        "--encodes-only", action="store_true", help="stop after nc-overfit's encodes"
+    done = parser.add_mutually_exclusive_group()
+    done.add_argument("--encodes-only", action="store_true", help="stop after nc-overfit's encodes")
+    done.add_argument(
+        "--encoded-on", metavar="DEVICE", help="report the encodes stored for DEVICE, encode none"
     )
     args = parser.parse_args()
-    select(args.device)
-    device = str(torch_device())
-    cache = EncodeCache(args.out / f"{args.stem}.encodes.json", device)
+    path = args.out / f"{args.stem}.encodes.json"
+    if args.encoded_on:
+        cache = EncodeCache.stored(path, args.encoded_on)
+    else:
+        select(args.device)
+        cache = EncodeCache(path, str(torch_device()), torch.get_num_threads())
     photos = sorted(args.photos.glob("*.png"))[: args.limit]
     if not photos:
         raise SystemExit(f"no PNG photos in {args.photos}: run scripts/data/photos.py first")
@@ -185,15 +216,15 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "photos": [p.name for p in photos],
-        "device": device,
-        "threads": torch.get_num_threads(),
+        "device": cache.device,
+        "threads": cache.threads,
         "results": [row.to_dict() for row in rows],
         "seconds": times,
         "summary": [asdict(s) for s in summaries],
         "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
     }
     (args.out / f"{args.stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, times, device))
+    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, times, cache))
     print((args.out / f"{args.stem}.md").read_text())
 
 

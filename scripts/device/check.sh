@@ -10,18 +10,10 @@
 # allow a dry run here.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-PYTHON=${PYTHON:-python3}
-WHEELS=${WHEELS:-.whl}
 DEVICE=${DEVICE:-cuda}
 out=${OUT:-device-out}
-site=${SITE:-/tmp/nccli-site}
 mkdir -p "$out"
-"$PYTHON" -m pip install --quiet --no-index --no-deps --no-compile --target "$site" \
-    "$WHEELS"/*.whl || exit 1
-export PYTHONPATH="$site" PYTHONUNBUFFERED=1
-# nccli itself (its codecs register as entry points), built from this tree.
-"$PYTHON" -m pip install --quiet --no-index --no-deps --no-build-isolation --target "$site" . \
-    || exit 1
+source scripts/device/install.sh
 failed=0
 
 step() {  # step NAME COMMAND...: run it, keep its output in $out/NAME.log

@@ -1,0 +1,66 @@
+"""scripts/rd_overfit.py: encodes made on one machine (a lent GPU) reported on another."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "rd_overfit.py"
+CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
+
+
+def rd_overfit(photos: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, SCRIPT, "--photos", photos, "--out", out, "--efforts", "10"]
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory) -> tuple[Path, Path, dict]:
+    """A photo and the encodes file of a run on this CPU, relabelled as a GPU machine's."""
+    photos, out = tmp_path_factory.mktemp("photos"), tmp_path_factory.mktemp("out")
+    Image.open(CUPS).crop((0, 0, 64, 48)).save(photos / "cups.png")
+    run = rd_overfit(photos, out, "--qualities", "4", "--encodes-only")
+    assert run.returncode == 0, run.stderr
+    assert not (out / "overfit-rd.md").exists()  # encodes only
+    path = out / "overfit-rd.encodes.json"
+    (key, entry), *others = json.loads(path.read_text()).items()
+    assert not others
+    digest, device, _, rest = key.split(" ", 3)
+    assert device == "cpu"
+    relabelled = {f"{digest} cuda:0 16 {rest}": entry}
+    path.write_text(json.dumps(relabelled))
+    return photos, out, entry
+
+
+def test_encodes_made_elsewhere_are_reported_without_encoding_again(stored):
+    photos, out, entry = stored
+    before = (out / "overfit-rd.encodes.json").read_text()
+    run = rd_overfit(photos, out, "--qualities", "4", "--encoded-on", "cuda:0")
+    assert run.returncode == 0, run.stderr
+    assert (out / "overfit-rd.encodes.json").read_text() == before
+    report = json.loads((out / "overfit-rd.json").read_text())
+    assert (report["device"], report["threads"]) == ("cuda:0", 16)
+    (row,) = [r for r in report["results"] if r["codec"] == "nc-overfit 10"]
+    assert (row["bytes"], row["psnr"]) == (entry["bytes"], entry["psnr"])
+    assert {r["codec"] for r in report["results"]} >= {"webp", "avif", "nc-photo"}
+    assert "cuda:0, 16 threads" in (out / "overfit-rd.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--qualities", "5", "--encoded-on", "cuda:0"], "holds no encode of cups.png"),
+        (["--qualities", "4", "--encoded-on", "cuda:1"], "0 thread counts"),
+        (["--encodes-only", "--encoded-on", "cuda:0"], "not allowed with"),
+    ],
+)
+def test_what_was_not_encoded_there_is_refused(stored, args, message):
+    photos, out, _ = stored
+    run = rd_overfit(photos, out, *args)
+    assert run.returncode != 0 and message in run.stderr
