@@ -19,6 +19,11 @@ is saved there as safetensors at the end of the run and picked up by the next; w
 each run improves the committed model. --export writes the fp16 weights that ship.
 Validation RD (estimated rate, PSNR) at every level is printed and appended to
 DIR/log.jsonl.
+
+--compile runs the training pass through torch.compile (the model traces as one graph):
+inductor, reduce-overhead (inductor with CUDA graphs, against the kernel-launch cost that
+bounds a step on a GPU; docs/training.md) or aot_eager (traced, not compiled: a check of the
+trace that needs no C++ compiler).
 """
 
 from __future__ import annotations
@@ -46,6 +51,12 @@ NAME = "nc-photo"
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 #: ITU-R BT.601 luma weights, for the patches turned grey.
 LUMA = (0.299, 0.587, 0.114)
+#: --compile's choices: torch.compile's keyword arguments for each.
+COMPILE = {
+    "inductor": {},
+    "reduce-overhead": {"mode": "reduce-overhead"},
+    "aot_eager": {"backend": "aot_eager"},
+}
 
 
 def load_images(directory: Path, device: torch.device) -> list[torch.Tensor]:
@@ -207,6 +218,7 @@ def main() -> None:
     parser.add_argument("--N", type=int, default=128)
     parser.add_argument("--M", type=int, default=192)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's choice)")
+    parser.add_argument("--compile", choices=COMPILE, help="torch.compile the training pass")
     parser.add_argument("--validate-every", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -245,16 +257,20 @@ def main() -> None:
 
     train = load_images(args.data / "train", device)
     validation = load_images(args.data / "validation", device)
+    forward = (
+        torch.compile(model, fullgraph=True, **COMPILE[args.compile]) if args.compile else model
+    )
     rng = torch.Generator().manual_seed(args.seed + done)
     autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda")
     log = (args.state or ROOT / "runs") / "log.jsonl"
     started, step = time.monotonic(), 0
+    mark = started  # when the last 100 steps began: their rate leaves out validating
     sums = torch.zeros(3, device=device)  # loss, bpp, PSNR: read every 100 steps, not synced
     while step < args.steps and time.monotonic() - started < args.minutes * 60:
         x = sample_batch(train, args.batch, args.patch, rng, args.grey).to(device)
         levels = sample_levels(args.batch, rng).to(device)
         with autocast:
-            out = model(x, levels)
+            out = forward(x, levels)
         mse = F.mse_loss(out.x_hat.float(), x, reduction="none").flatten(1).mean(1)
         bpp = bits_per_pixel(out.likelihoods, args.patch**2)
         loss = (lambda_at(levels) * 255**2 * mse + bpp).mean()
@@ -271,15 +287,17 @@ def main() -> None:
             sums += torch.stack([loss, bpp.mean(), -10 * torch.log10(mse.mean())])
         if step % 100 == 0:
             mean_loss, mean_bpp, mean_psnr = (sums / 100).tolist()
-            elapsed = time.monotonic() - started
+            now = time.monotonic()
             print(
                 f"step {done + step}: loss {mean_loss:.3f} bpp {mean_bpp:.3f}"
-                f" psnr {mean_psnr:.2f} ({step / elapsed:.1f} steps/s)",
+                f" psnr {mean_psnr:.2f} ({100 / (now - mark):.1f} steps/s)",
                 flush=True,
             )
             sums.zero_()
+            mark = now
         if step % args.validate_every == 0:
             report(average.model, validation, done + step, log)
+            mark = time.monotonic()
     done += step
     if args.state:
         save_state(args.state, model, average, optimizer, aux_optimizer, done)

@@ -119,19 +119,26 @@ def test_tampered_quality_or_model_is_refused():
         api.decode(with_header(model=ModelRef("nc-image-x", "0" * 64)))
 
 
-def test_training_runs_resumes_and_exports(tmp_path):
+def training_command(tmp_path: Path, *args: str) -> list[str]:
+    """train_image.py for 2 steps of a small model, from scratch, on three synthetic photos
+    (and one to validate on) written under tmp_path."""
     for split, count in (("train", 3), ("validation", 1)):
         (tmp_path / "data" / split).mkdir(parents=True)
         for index in range(count):
             pixels = synthetic(96, 128, 3, seed=index)
             Image.fromarray(pixels).save(tmp_path / "data" / split / f"{index}.png")
-    command = [
+    return [
         sys.executable, str(ROOT / "scripts" / "train_image.py"),
         "--data", str(tmp_path / "data"), "--init", str(tmp_path / "none"),
-        "--state", str(tmp_path / "state"), "--export", str(tmp_path / "w.safetensors"),
+        "--export", str(tmp_path / "w.safetensors"),
         "--device", "cpu", "--steps", "2", "--batch", "2", "--patch", "64",
         "--N", "16", "--M", "24", "--threads", "1", "--average-decay", "0.5", "--lr", "1e-2",
+        *args,
     ]  # fmt: skip
+
+
+def test_training_runs_resumes_and_exports(tmp_path):
+    command = training_command(tmp_path, "--state", str(tmp_path / "state"))
     for _ in range(2):
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr
@@ -149,6 +156,17 @@ def test_training_runs_resumes_and_exports(tmp_path):
     gains = model.gains(torch.tensor([2.0]))
     chunks, shape = model.compress(x, gains=gains)
     assert model.decompress(chunks, shape, gains=gains).shape == x.shape
+
+
+def test_the_training_pass_traces_as_one_graph_for_torch_compile(tmp_path):
+    # aot_eager traces as inductor and CUDA graphs would (fullgraph: a graph break fails),
+    # without needing a C++ compiler.
+    result = subprocess.run(
+        training_command(tmp_path, "--compile", "aot_eager"),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "exported" in result.stdout and (tmp_path / "w.safetensors").is_file()
 
 
 def test_training_turns_the_asked_share_of_patches_grey():
