@@ -23,6 +23,7 @@ machine; docs/device.md) and encodes nothing: the anchors run here.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -52,8 +53,9 @@ METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM"}
 ENCODER_SOURCES = ("nccli/codecs/image/overfit.py", "nccli/models", "nccli/entropy")
 
 
+@functools.cache
 def encoder_digest() -> str:
-    """A digest of ENCODER_SOURCES' Python files."""
+    """A digest of ENCODER_SOURCES' Python files (read once per run)."""
     digest = hashlib.sha256()
     for source in ENCODER_SOURCES:
         path = ROOT / source
