@@ -42,13 +42,11 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from nccli.models.image.variable_rate import GainedMeanScaleHyperprior
+from nccli.models.image.variable_rate import LAMBDAS, GainedMeanScaleHyperprior, lambda_at
 from nccli.zoo import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "nc-photo"
-#: Rate-distortion trade-off of each level (CompressAI's MSE lambdas for qualities 1..8).
-LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
 #: ITU-R BT.601 luma weights, for the patches turned grey.
 LUMA = (0.299, 0.587, 0.114)
 #: --compile's choices: torch.compile's keyword arguments for each.
@@ -98,14 +96,6 @@ def sample_levels(batch: int, rng: torch.Generator) -> torch.Tensor:
     integer = torch.randint(len(LAMBDAS), (batch,), generator=rng).float()
     fractional = torch.rand(batch, generator=rng) * top
     return torch.where(torch.rand(batch, generator=rng) < 0.75, integer, fractional)
-
-
-def lambda_at(levels: torch.Tensor) -> torch.Tensor:
-    """Lambdas at (fractional) levels, log-linear between the integer levels' LAMBDAS."""
-    logs = torch.log(torch.tensor(LAMBDAS, device=levels.device))
-    low = levels.floor().clamp(max=len(LAMBDAS) - 2).long()
-    t = levels - low
-    return torch.exp((1 - t) * logs[low] + t * logs[low + 1])
 
 
 def bits_per_pixel(likelihoods: dict[str, torch.Tensor], pixels: int) -> torch.Tensor:

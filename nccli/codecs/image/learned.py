@@ -32,8 +32,9 @@ AUTO_TILE_ABOVE = 2048 * 2048
 AUTO_TILE = 1024
 TILE_PARAM = Param("tile", int, 0, 8192, 0, "tile side, a multiple of 64 (0: automatic)")
 
-#: Codes one padded tile (1, 3, H, W) in [0, 1] into chunks.
-TileEncoder = Callable[[Any], list[bytes]]
+#: Codes one padded tile (1, 3, H, W) in [0, 1], whose top-left (height, width) is image and
+#: the rest edge padding, into chunks.
+TileEncoder = Callable[[Any, tuple[int, int]], list[bytes]]
 #: Decodes one tile's chunks, given the latent shape of the padded tile, into (1, 3, H, W).
 TileDecoder = Callable[[list[bytes], tuple[int, int]], Any]
 
@@ -78,7 +79,7 @@ class LearnedImageCodec(Codec):
             crop = np.array(rgb[top : top + height, left : left + width])
             x = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device).float() / 255
             pad = (0, -width % stride, 0, -height % stride)
-            chunks.extend(code(F.pad(x, pad, mode="replicate")))
+            chunks.extend(code(F.pad(x, pad, mode="replicate"), (height, width)))
         return Encoded(
             chunks,
             fields={"tile": tile, **({"grey": True} if grey else {})},

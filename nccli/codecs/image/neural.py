@@ -54,7 +54,7 @@ class NeuralImageCodec(LearnedImageCodec):
         model, digest = load_model(model_id(params))
         model.to(device)
         return (
-            (lambda x: model.compress(x)[0]),
+            (lambda x, _: model.compress(x)[0]),
             model.downsampling,
             ModelRef(model_id(params), digest),
         )

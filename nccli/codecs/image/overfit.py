@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from nccli.codecs.base import Codec, Encoded, Param
+from nccli.codecs.effort import effort_param
 from nccli.codecs.image.learned import refuse_alpha_and_16_bit
 from nccli.container.header import CoderRef, Header
-from nccli.errors import InvalidInputError, UsageError
+from nccli.errors import InvalidInputError
 from nccli.media.image import Image, convert_mode
 
 #: Named efforts and the fitting steps they run: on 2 CPU cores a 768x512 image takes about
@@ -50,32 +51,12 @@ QUALITY = Param("quality", float, 1, 8, 4, "rate-distortion trade-off: +1 double
 SEED = Param("seed", int, 0, 2**31 - 1, 0, "seed of the initial networks and the fitting noise")
 
 
-class EffortParam(Param):
-    """One of its choices (named efforts), or a number of fitting steps."""
-
-    def parse(self, value: Any) -> str:
-        text = str(value).strip().lower()
-        if text in EFFORTS:
-            return text
-        if text.isdigit() and MIN_STEPS <= int(text) <= MAX_STEPS:
-            return str(int(text))
-        raise UsageError(
-            f"effort must be {', '.join(EFFORTS)} or a number of fitting steps "
-            f"from {MIN_STEPS} to {MAX_STEPS}, not {value!r}"
-        )
-
-
-EFFORT = EffortParam(
-    "effort", str, 0, 0, "default",
-    f"fitting effort: {', '.join(f'{k} ({v} steps)' for k, v in EFFORTS.items())}, "
-    f"or a number of steps ({MIN_STEPS}..{MAX_STEPS})",
-    choices=tuple(EFFORTS),
-)  # fmt: skip
+EFFORT = effort_param(EFFORTS, MIN_STEPS, MAX_STEPS, "fitting steps")
 
 
 def fitting_steps(effort: str) -> int:
     """The number of fitting steps of a (validated) effort."""
-    return EFFORTS.get(effort) or int(effort)
+    return EFFORT.steps(effort)
 
 
 def quality_lambda(quality: float) -> float:

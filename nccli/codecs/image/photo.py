@@ -2,7 +2,9 @@
 
 One network (nccli.models.image.variable_rate) covers the whole rate range: --quality is a
 real number from 1 to 8, mapped onto the model's continuous rate levels 0..7, so --bpp can
-aim between levels. The model card is configs/nc-photo.toml.
+aim between levels. The model card is configs/nc-photo.toml. --effort above the default
+refines each tile's latents for that image at encode time (nccli.models.image.refine): fewer
+bits at equal quality for minutes on a CPU; files decode the same way either way.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nccli.codecs.base import Param
+from nccli.codecs.effort import effort_param
 from nccli.codecs.image.learned import (
     TILE_PARAM,
     LearnedImageCodec,
@@ -25,13 +28,16 @@ if TYPE_CHECKING:
 
 MODEL = "nc-photo"
 QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
+#: Refinement steps of each named effort: a step takes about 1.3 s for a 768x512 image on 2
+#: CPU cores, so max spends about 6.5 minutes there (docs/notes/nc-photo.md).
+EFFORT = effort_param({"default": 0, "max": 300}, 0, 100_000, "refinement steps")
 
 
 class PhotoCodec(LearnedImageCodec):
     name = "nc-photo"
     version = 2  # 2: marks grey images, whose decoded channels are averaged (1 still decodes)
     description = "nccli's own learned codec for photographs (embedded weights, no download)"
-    params = (QUALITY, TILE_PARAM)
+    params = (QUALITY, EFFORT, TILE_PARAM)
     rate_param = "quality"
     sweep = (1, 2, 3, 4, 5, 6, 7, 8)
 
@@ -53,16 +59,30 @@ class PhotoCodec(LearnedImageCodec):
     ) -> tuple[TileEncoder, int, ModelRef]:
         import torch
 
+        from nccli.codecs.progress import report
+        from nccli.models.image.refine import refine_latents
+        from nccli.models.image.variable_rate import lambda_at
         from nccli.zoo import embedded
 
         model, digest = embedded.load(MODEL)
         model.to(device)
-        gains = model.gains(torch.tensor([params["quality"] - 1]))
-        return (
-            (lambda x: model.compress(x, gains=gains)[0]),
-            model.downsampling,
-            ModelRef(MODEL, digest),
-        )
+        level = torch.tensor([params["quality"] - 1])
+        gains = model.gains(level)
+        lam = float(lambda_at(level))
+        steps = EFFORT.steps(params["effort"])
+
+        def encode_tile(x: torch.Tensor, valid: tuple[int, int]) -> list[bytes]:
+            y, z = model.analyse(x, gains)
+            if steps:
+                y, z = refine_latents(
+                    model, x, y, z, gains, lam, steps, valid,
+                    on_step=lambda done, bpp, psnr: report(
+                        done / steps, f"step {done}/{steps}: {bpp:.3f} bpp, {psnr:.2f} dB"
+                    ),
+                )  # fmt: skip
+            return model.compress_latents(y, z, gains=gains)[0]
+
+        return encode_tile, model.downsampling, ModelRef(MODEL, digest)
 
     def tile_decoder(self, header: Header, device: torch.device) -> tuple[TileDecoder, int, int]:
         import torch

@@ -151,6 +151,15 @@ class ScaleHyperprior(nn.Module):
         self.entropy_bottleneck.update_tables()
 
     @torch.no_grad()
+    def analyse(
+        self, x: torch.Tensor, gains: Gains | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents y and z of an image, scaled by the gains, as compress codes them."""
+        gains = gains or Gains.identity()
+        y = self.g_a(x) * gains.y
+        return y, self.h_a(self.hyper_input(y)) * gains.z
+
+    @torch.no_grad()
     def compress(
         self, x: torch.Tensor, exact: bool = True, gains: Gains | None = None
     ) -> tuple[list[bytes], tuple[int, int]]:
@@ -159,9 +168,14 @@ class ScaleHyperprior(nn.Module):
         exact=False uses the float hyper-synthesis: only for measuring what the exact path
         costs, as such payloads decode correctly only where the floats happen to agree.
         """
+        return self.compress_latents(*self.analyse(x, gains), exact, gains)
+
+    @torch.no_grad()
+    def compress_latents(
+        self, y: torch.Tensor, z: torch.Tensor, exact: bool = True, gains: Gains | None = None
+    ) -> tuple[list[bytes], tuple[int, int]]:
+        """As compress, from latents y and z (analyse's, or refined ones)."""
         gains = gains or Gains.identity()
-        y = self.g_a(x) * gains.y
-        z = self.h_a(self.hyper_input(y)) * gains.z
         z_data = self.entropy_bottleneck.compress(z)
         z_hat = self.entropy_bottleneck.decompress(z_data, tuple(z.shape))
         scales, means = self.predict_parameters(z_hat * gains.z_inverse, exact)

@@ -17,6 +17,17 @@ from nccli.models.image.hyperprior import Gains, MeanScaleHyperprior, Output
 
 #: Gain ratio between neighbouring levels at initialisation (training moves them).
 INITIAL_LEVEL_RATIO = 1.4
+#: Rate-distortion trade-off of each level, as trained (CompressAI's MSE lambdas for its
+#: qualities 1..8): the loss is lambda * 255^2 * MSE + bits per pixel.
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800)
+
+
+def lambda_at(levels: torch.Tensor) -> torch.Tensor:
+    """Lambdas at (fractional) levels, log-linear between the integer levels' LAMBDAS."""
+    logs = torch.log(torch.tensor(LAMBDAS, device=levels.device))
+    low = levels.floor().clamp(max=len(LAMBDAS) - 2).long()
+    t = levels - low
+    return torch.exp((1 - t) * logs[low] + t * logs[low + 1])
 
 
 class GainedMeanScaleHyperprior(MeanScaleHyperprior):
