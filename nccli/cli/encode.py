@@ -62,7 +62,10 @@ def encode(
     ] = None,
     effort: Annotated[
         str | None,
-        typer.Option(help="Encoder effort, for codecs that fit each image: fast, default, max."),
+        typer.Option(
+            help="Encoder effort, for codecs that optimise at encode time (nc-overfit: fast,"
+            " default, max; nc-photo: default, max) or a number of steps."
+        ),
     ] = None,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Codec parameter KEY=VALUE.")
