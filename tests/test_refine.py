@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nccli import api
+from nccli.codecs.progress import reporting
 from nccli.container import loads
 from nccli.errors import UsageError
 from nccli.metrics.image import psnr
@@ -95,3 +96,12 @@ def test_max_effort_file_decodes_as_usual_with_fewer_bits_or_more_quality(cups):
 def test_effort_out_of_range_is_a_usage_error(cups, effort):
     with pytest.raises(UsageError, match="effort must be default, max or a number"):
         api.encode(cups, "nc-photo", effort=effort)
+
+
+def test_progress_runs_forward_over_the_tiles(cups):
+    seen = []
+    with reporting(lambda done, status: seen.append((done, status))):
+        api.encode(cups, "nc-photo", effort="10", tile=64)
+    fractions = [done for done, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert seen[0][1].startswith("tile 1/4: step 1/10") and seen[-1][1].startswith("tile 4/4")

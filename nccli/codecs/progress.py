@@ -31,3 +31,16 @@ def reporting(reporter: Reporter) -> Iterator[None]:
         yield
     finally:
         _reporter.reset(token)
+
+
+@contextmanager
+def part(index: int, count: int, label: str) -> Iterator[None]:
+    """Inside the block, report() speaks for the index-th (from 0) of ``count`` equal parts
+    of the encode: its fraction is scaled into that part and its status prefixed by
+    ``label`` ("tile 2/6"), so a bar over several parts moves forward only."""
+    outer = _reporter.get()
+    if outer is None:
+        yield
+        return
+    with reporting(lambda done, status: outer((index + done) / count, f"{label}: {status}")):
+        yield

@@ -63,6 +63,7 @@ class LearnedImageCodec(Codec):
         import torch.nn.functional as F
 
         from nccli.codecs.device import torch_device
+        from nccli.codecs.progress import part
         from nccli.entropy import CODER_NAME, CODER_VERSION
 
         device = torch_device()
@@ -75,11 +76,13 @@ class LearnedImageCodec(Codec):
         rgb = convert_mode(media, "RGB").pixels
         grey = is_grey(rgb)
         chunks: list[bytes] = []
-        for top, left, height, width in tiles(media.height, media.width, tile):
+        grid = list(tiles(media.height, media.width, tile))
+        for index, (top, left, height, width) in enumerate(grid):
             crop = np.array(rgb[top : top + height, left : left + width])
             x = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device).float() / 255
             pad = (0, -width % stride, 0, -height % stride)
-            chunks.extend(code(F.pad(x, pad, mode="replicate"), (height, width)))
+            with part(index, len(grid), f"tile {index + 1}/{len(grid)}"):
+                chunks.extend(code(F.pad(x, pad, mode="replicate"), (height, width)))
         return Encoded(
             chunks,
             fields={"tile": tile, **({"grey": True} if grey else {})},
