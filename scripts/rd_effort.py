@@ -24,6 +24,7 @@ from PIL import Image
 
 from nccli import api
 from nccli.codecs.base import get_codec
+from nccli.codecs.device import select, torch_device
 from nccli.metrics.image import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,7 @@ def encode(photo: Path, quality: float, effort: str) -> dict:
         "bpp": len(data) * 8 / (pixels.shape[0] * pixels.shape[1]),
         "psnr": psnr(pixels, np.asarray(decoded)),
         "encode_s": round(seconds, 1),
+        "device": str(torch_device()),
         "threads": torch.get_num_threads(),
     }
 
@@ -81,7 +83,10 @@ def main() -> None:
     )
     parser.add_argument("--effort", default="max")
     parser.add_argument("--qualities", type=float, nargs="+", default=[4.0])
+    parser.add_argument("--device", default="auto", help="as nccli's --device")
     args = parser.parse_args()
+    select(args.device)
+    device = str(torch_device())
     photos = sorted(args.photos.glob("*.png"))
     if not photos:
         raise SystemExit(f"no PNG photos in {args.photos}: run scripts/data/photos.py first")
@@ -97,8 +102,8 @@ def main() -> None:
         raise SystemExit(f"{args.out} holds encodes of other weights: move it away first")
     for quality in args.qualities:
         for photo in photos:
-            key = (photo.name, quality, args.effort)
-            if any((e["photo"], e["quality"], e["effort"]) == key for e in done["encodes"]):
+            key = (photo.name, quality, args.effort, device)
+            if any(_key(e) == key for e in done["encodes"]):
                 continue
             entry = encode(photo, quality, args.effort)
             for anchor in ANCHORS:
@@ -113,13 +118,18 @@ def main() -> None:
     print_table(done["encodes"])
 
 
+def _key(encode: dict) -> tuple:
+    return encode["photo"], encode["quality"], encode["effort"], encode["device"]
+
+
 def print_table(encodes: list[dict]) -> None:
-    print("| photo | quality | effort | bpp | PSNR | encode s | vs default effort | vs WebP |")
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("| photo | quality | effort | device | bpp | PSNR | encode s | vs default | vs WebP |")
+    print("|---|---:|---|---|---:|---:|---:|---:|---:|")
     for e in encodes:
         cells = [_percent(e[f"vs_{a}"]) for a in ANCHORS]
         print(
-            f"| {Path(e['photo']).stem} | {e['quality']:g} | {e['effort']} | {e['bpp']:.4f} "
+            f"| {Path(e['photo']).stem} | {e['quality']:g} | {e['effort']} | {e['device']} "
+            f"| {e['bpp']:.4f} "
             f"| {e['psnr']:.2f} | {e['encode_s']:.0f} | {cells[0]} | {cells[1]} |"
         )
 
