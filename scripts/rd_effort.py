@@ -25,6 +25,7 @@ from PIL import Image
 from nccli import api
 from nccli.codecs.base import get_codec
 from nccli.codecs.device import select, torch_device
+from nccli.metrics.bdrate import bd_rate
 from nccli.metrics.image import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +117,7 @@ def main() -> None:
             partial.replace(args.out)
             print(json.dumps(entry), flush=True)
     print_table(done["encodes"])
+    print_bd_rates(done["encodes"], report["summary"], len(photos))
 
 
 def _key(encode: dict) -> tuple:
@@ -131,6 +133,32 @@ def print_table(encodes: list[dict]) -> None:
             f"| {Path(e['photo']).stem} | {e['quality']:g} | {e['effort']} | {e['device']} "
             f"| {e['bpp']:.4f} "
             f"| {e['psnr']:.2f} | {e['encode_s']:.0f} | {cells[0]} | {cells[1]} |"
+        )
+
+
+def print_bd_rates(encodes: list[dict], summary: list[dict], photos: int) -> None:
+    """BD-rates (PSNR-RGB) of each effort's and device's mean curve, over the qualities that
+    every photo has, against each codec's mean curve in the stored report."""
+    groups: dict[tuple[str, str], dict[float, list[dict]]] = {}
+    for e in encodes:
+        groups.setdefault((e["effort"], e["device"]), {}).setdefault(e["quality"], []).append(e)
+    anchors: dict[str, list[tuple[float, float]]] = {}
+    for s in summary:
+        anchors.setdefault(s["codec"], []).append((s["means"]["bpp"], s["means"]["psnr"]))
+    for (effort, device), by_quality in groups.items():
+        points = [
+            (np.mean([e["bpp"] for e in es]), np.mean([e["psnr"] for e in es]))
+            for _, es in sorted(by_quality.items())
+            if len(es) == photos
+        ]
+        if len(points) < 2:
+            continue
+        cells = []
+        for codec, curve in anchors.items():
+            result = bd_rate(*zip(*sorted(curve), strict=True), *zip(*points, strict=True))
+            cells.append(f"{codec} {'-' if result is None else f'{result.value:+.1f} %'}")
+        print(
+            f"BD-rate of effort {effort} on {device} ({len(points)} qualities): " + ", ".join(cells)
         )
 
 

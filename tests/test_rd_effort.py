@@ -20,12 +20,12 @@ CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
 
 def rd_effort(photos: Path, report: Path, out: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, SCRIPT, "--photos", photos, "--report", report, "--out", out]
-    command += ["--effort", "10", "--qualities", "3", "--device", "cpu"]
+    command += ["--effort", "10", "--qualities", "3", "4", "--device", "cpu"]
     return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
 
 
 def stored_report(photo: Path) -> dict:
-    """rd_report.py's rows of nc-photo and WebP on one photo, at a few settings."""
+    """rd_report.py's rows and means of nc-photo and WebP on one photo, at a few settings."""
     pixels = np.array(Image.open(photo).convert("RGB"))
     rows = []
     for codec, qualities in (("nc-photo", (1, 3, 5)), ("webp", (30, 60, 90))):
@@ -37,7 +37,8 @@ def stored_report(photo: Path) -> dict:
                 {"codec": codec, "input": str(photo), "bpp": bpp, "error": None,
                  "psnr": psnr(pixels, np.asarray(decoded))}
             )  # fmt: skip
-    return {"results": rows}
+    summary = [{"codec": r["codec"], "means": {"bpp": r["bpp"], "psnr": r["psnr"]}} for r in rows]
+    return {"results": rows, "summary": summary}
 
 
 def test_encodes_are_set_against_the_stored_curves_and_kept(tmp_path):
@@ -49,12 +50,14 @@ def test_encodes_are_set_against_the_stored_curves_and_kept(tmp_path):
     report.write_text(json.dumps(stored))
     run = rd_effort(photos, report, out)
     assert run.returncode == 0, run.stderr
-    (entry,) = json.loads(out.read_text())["encodes"]
+    entry, _ = json.loads(out.read_text())["encodes"]
     assert (entry["photo"], entry["quality"], entry["effort"]) == ("cups.png", 3.0, "10")
     assert entry["device"] == "cpu" and entry["bytes"] * 8 / (128 * 96) == entry["bpp"]
     assert -0.5 < entry["vs_nc-photo"] < 0.05  # at quality 3, inside the curve of 1..5
     assert "vs_webp" in entry
-    assert "| cups | 3 | 10 | cpu |" in run.stdout
+    assert "| cups | 3 | 10 | cpu |" in run.stdout and "| cups | 4 | 10 | cpu |" in run.stdout
+    bd = run.stdout.splitlines()[-1]
+    assert bd.startswith("BD-rate of effort 10 on cpu (2 qualities): nc-photo ") and "webp" in bd
 
     before = out.read_text()
     again = rd_effort(photos, report, out)
