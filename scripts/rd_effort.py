@@ -42,8 +42,9 @@ def curves(report: dict) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
                 (row["bpp"], row["psnr"])
             )
     return {
-        key: (np.log([p[0] for p in sorted(v)]), np.array([p[1] for p in sorted(v)]))
+        key: (np.log(rates), np.array(psnrs))
         for key, v in points.items()
+        for rates, psnrs in [zip(*sorted(v), strict=True)]
     }
 
 

@@ -62,8 +62,9 @@ def refine_latents(
     seed: int = 0,
     on_step: OnStep | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents (y, z), gains applied, that code ``x`` (1, 3, H, W) at a lower
-    lambda * 255^2 * MSE + bits per pixel than the starting ones, after ``steps`` steps.
+    """Latents (y, z), gains applied, that code ``x`` (1, 3, H, W) at an estimated
+    lambda * 255^2 * MSE + bits per pixel no higher than the starting ones': the best
+    hard-rounded latents of ``steps`` steps, the starting ones included.
 
     Distortion counts only the top-left ``valid`` (height, width) of ``x`` (the rest is
     padding the decoder crops away); rate counts every latent. Deterministic for a seed on
@@ -77,14 +78,15 @@ def refine_latents(
     def loss(y: torch.Tensor, z: torch.Tensor, temperature: float | None) -> tuple:
         """The objective, its bits per pixel and MSE; hard rounding when no temperature."""
 
-        def quantize(v: torch.Tensor, centre: torch.Tensor) -> torch.Tensor:
-            if temperature is None:
-                return torch.round(v - centre) + centre
-            return soft_round(v - centre, temperature, generator) + centre
-
-        z_hat = quantize(z, medians)
+        if temperature is None:
+            z_hat = model.entropy_bottleneck.quantize(z, noise=False)
+        else:
+            z_hat = soft_round(z - medians, temperature, generator) + medians
         scales, means = model.split(simulate(model.h_s, z_hat * gains.z_inverse))
-        y_hat = quantize(y, means)
+        if temperature is None:
+            y_hat = model.gaussian_conditional.quantize(y, False, means)
+        else:
+            y_hat = soft_round(y - means, temperature, generator) + means
         bits = -torch.log2(model.gaussian_conditional.likelihood(y_hat, scales, means)).sum()
         bits = bits - torch.log2(model.entropy_bottleneck.likelihood(z_hat)).sum()
         x_hat = model.g_s(channels_last(y_hat * gains.y_inverse))[..., :height, :width]
