@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nccli import container
+from nccli.bpp_search import encode_to_bpp
 from nccli.codecs.audio.stream import StreamEncoder
 from nccli.codecs.base import Codec, Encoded, choose_image_codec, get_codec, registry
 from nccli.container.constants import ICC_PROFILE
@@ -70,7 +71,10 @@ def encode(
     backend.check(media)
     resolved = backend.resolve_params(params)
     if bpp is not None:
-        return encode_to_bpp(media, backend, resolved, bpp, metadata or {})
+        pixels = media.width * media.height
+        return encode_to_bpp(
+            backend, resolved, pixels, bpp, lambda p: _pack(media, backend, p, metadata or {})
+        )
     return _pack(media, backend, resolved, metadata or {})
 
 
@@ -135,47 +139,6 @@ def load_media(source: Source) -> Image:
     if isinstance(source, (bytes, bytearray)):
         return read_image(bytes(source))
     raise UsageError(f"cannot encode a {type(source).__name__}")
-
-
-def encode_to_bpp(
-    media: Image,
-    backend: Codec,
-    params: dict[str, Any],
-    target: float,
-    metadata: dict[str, str],
-) -> bytes:
-    """Largest container at or below ``target`` bits per pixel, by bisection on rate_param.
-
-    Only settings whose real file size was measured at or below the target are kept, so the
-    result never overshoots even where size is not monotonic in the parameter.
-    """
-    if backend.rate_param is None:
-        raise UsageError(f"codec {backend.name} has no rate parameter; --bpp does not apply")
-    if not target > 0:
-        raise UsageError(f"--bpp must be positive, not {target}")
-    spec = backend.param(backend.rate_param)
-    pixels = media.width * media.height
-
-    def attempt(value: float) -> bytes:
-        return _pack(media, backend, {**params, spec.name: spec.kind(value)}, metadata)
-
-    low, high = spec.low, spec.high
-    best = attempt(low)
-    if len(best) * 8 / pixels > target:
-        raise UsageError(
-            f"{backend.name} cannot reach {target} bpp on this image: its lowest {spec.name} "
-            f"gives {len(best) * 8 / pixels:.4f} bpp"
-        )
-    step, digits = (1, 0) if spec.kind is int else (0.02, 2)
-    while high - low > step:
-        middle = round((low + high) / 2, digits)
-        candidate = attempt(middle)
-        if len(candidate) * 8 / pixels <= target:
-            low, best = middle, candidate
-        else:
-            high = middle
-    top = attempt(high)
-    return top if len(top) * 8 / pixels <= target else best
 
 
 def decoding_codec(header: container.Header) -> Codec:

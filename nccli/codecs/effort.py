@@ -34,6 +34,11 @@ class EffortParam(Param):
         """The number of steps of a parsed effort."""
         return dict(self.efforts)[effort] if effort in self.choices else int(effort)
 
+    def cheapest_below(self, effort: str) -> str | None:
+        """The named effort of fewest steps, where it runs fewer than ``effort``."""
+        cheapest = min(self.efforts, key=lambda named: named[1], default=None)
+        return cheapest[0] if cheapest and cheapest[1] < self.steps(effort) else None
+
 
 def effort_param(efforts: dict[str, int], low: int, high: int, unit: str) -> EffortParam:
     """The effort parameter of a codec whose efforts run ``efforts``' steps; the default

@@ -1,0 +1,108 @@
+"""``--bpp``: the largest container at or below a bits-per-pixel target, found by searching
+the codec's rate parameter.
+
+The search bisects the rate parameter, assuming size grows with it, and keeps only settings
+whose real container was measured at or below the target, so it never overshoots even where
+size is not monotonic. A codec that optimises at encode time (an ``effort``,
+nccli.codecs.effort) is searched at its cheapest named effort first; the asked effort then
+encodes only near the answer, at most AIMED_TRIES times, each try aimed by the size ratio
+between the two efforts that the last try measured. Only where no aimed try fits does the
+search bisect at the asked effort itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nccli.codecs.base import Codec, Param
+from nccli.codecs.effort import EffortParam
+from nccli.codecs.progress import part
+from nccli.errors import UsageError
+
+#: Most encodes at the asked effort before falling back to bisecting at that effort.
+AIMED_TRIES = 3
+
+#: Encodes a container with the given parameters.
+Pack = Callable[[dict[str, Any]], bytes]
+#: Encodes a container at a value of the rate parameter (memoised).
+Encoder = Callable[[float], bytes]
+
+
+def encode_to_bpp(
+    backend: Codec, params: dict[str, Any], pixels: int, target: float, pack: Pack
+) -> bytes:
+    """Largest container ``pack`` makes at or below ``target`` bits per pixel of an image of
+    ``pixels`` pixels, with ``params`` (validated) but for the rate parameter."""
+    if backend.rate_param is None:
+        raise UsageError(f"codec {backend.name} has no rate parameter; --bpp does not apply")
+    if not target > 0:
+        raise UsageError(f"--bpp must be positive, not {target}")
+    spec = backend.param(backend.rate_param)
+    limit = target * pixels / 8
+    asked = _encoder(spec, params, pack)
+    effort = next((p for p in backend.params if isinstance(p, EffortParam)), None)
+    cheapest = effort.cheapest_below(params[effort.name]) if effort else None
+    if cheapest is not None:
+        preview = _encoder(spec, {**params, effort.name: cheapest}, pack)
+        aimed = _aimed_search(spec, asked, preview, limit)
+        if aimed is not None:
+            return aimed
+    value = search(spec, asked, spec.low, spec.high, limit)
+    if value is None:
+        raise UsageError(
+            f"{backend.name} cannot reach {target} bpp on this image: its lowest {spec.name} "
+            f"gives {len(asked(spec.low)) * 8 / pixels:.4f} bpp"
+        )
+    return asked(value)
+
+
+def search(spec: Param, encode: Encoder, low: float, high: float, limit: float) -> float | None:
+    """The largest value from ``low`` to ``high`` that bisection finds whose container holds
+    at most ``limit`` bytes (steps of 1 for whole-number parameters, else 0.02); None where
+    ``low``'s does not fit."""
+    if len(encode(low)) > limit:
+        return None
+    step, digits = (1, 0) if spec.kind is int else (0.02, 2)
+    while high - low > step:
+        middle = round((low + high) / 2, digits)
+        if len(encode(middle)) <= limit:
+            low = middle
+        else:
+            high = middle
+    return high if len(encode(high)) <= limit else low
+
+
+def _aimed_search(spec: Param, asked: Encoder, preview: Encoder, limit: float) -> bytes | None:
+    """The largest container that fits of at most AIMED_TRIES asked encodes, each at the
+    value where the preview's size times the last measured asked/preview ratio fits; None if
+    none fits."""
+    low, high, aim, best = spec.low, spec.high, limit, None
+    tried: set[float] = set()
+    while len(tried) < AIMED_TRIES:
+        value = search(spec, preview, low, high, aim)
+        if value is None or value in tried:
+            break
+        tried.add(value)
+        data = asked(value)
+        if len(data) <= limit:
+            low, best = value, data
+        else:
+            high = value
+        aim = limit * len(preview(value)) / len(data)
+    return best
+
+
+def _encoder(spec: Param, params: dict[str, Any], pack: Pack) -> Encoder:
+    """``pack`` at a value of the rate parameter, each value encoded once; a progress bar
+    shows which value is being tried."""
+    made: dict[float, bytes] = {}
+    effort = f", effort {params['effort']}" if "effort" in params else ""
+
+    def encode(value: float) -> bytes:
+        if value not in made:
+            with part(0, 1, f"{spec.name} {value:g}{effort}"):
+                made[value] = pack({**params, spec.name: spec.kind(value)})
+        return made[value]
+
+    return encode
