@@ -40,11 +40,11 @@ def encode_to_bpp(
         raise UsageError(f"--bpp must be positive, not {target}")
     spec = backend.param(backend.rate_param)
     limit = target * pixels / 8
-    asked = _encoder(spec, params, pack)
     effort = next((p for p in backend.params if isinstance(p, EffortParam)), None)
+    asked = _encoder(spec, params, pack, effort)
     cheapest = effort.cheapest_below(params[effort.name]) if effort else None
     if cheapest is not None:
-        preview = _encoder(spec, {**params, effort.name: cheapest}, pack)
+        preview = _encoder(spec, {**params, effort.name: cheapest}, pack, effort)
         aimed = _aimed_search(spec, asked, preview, limit)
         if aimed is not None:
             return aimed
@@ -93,15 +93,17 @@ def _aimed_search(spec: Param, asked: Encoder, preview: Encoder, limit: float) -
     return best
 
 
-def _encoder(spec: Param, params: dict[str, Any], pack: Pack) -> Encoder:
+def _encoder(
+    spec: Param, params: dict[str, Any], pack: Pack, effort: EffortParam | None
+) -> Encoder:
     """``pack`` at a value of the rate parameter, each value encoded once; a progress bar
-    shows which value is being tried."""
+    shows which value (and effort) is being tried."""
     made: dict[float, bytes] = {}
-    effort = f", effort {params['effort']}" if "effort" in params else ""
+    label = f", {effort.name} {params[effort.name]}" if effort else ""
 
     def encode(value: float) -> bytes:
         if value not in made:
-            with part(0, 1, f"{spec.name} {value:g}{effort}"):
+            with part(0, 1, f"{spec.name} {value:g}{label}"):
                 made[value] = pack({**params, spec.name: spec.kind(value)})
         return made[value]
 

@@ -17,6 +17,7 @@ from nccli.codecs.base import get_codec
 from nccli.codecs.effort import effort_param
 from nccli.codecs.image.overfit import EFFORT as OVERFIT_EFFORT
 from nccli.codecs.image.photo import EFFORT as PHOTO_EFFORT
+from nccli.codecs.progress import reporting
 from nccli.container import loads
 from nccli.errors import UsageError
 
@@ -119,3 +120,11 @@ def test_nc_photo_at_a_higher_effort_lands_where_bisecting_at_it_would():
     assert made["4"] <= AIMED_TRIES
     plain = search(QUALITY, lambda q: pack({**params, "quality": q}), 1, 8, 0.6 * 128 * 96 / 8)
     assert abs(header.params["quality"] - plain) <= 0.1
+
+
+def test_progress_names_the_value_and_effort_being_tried():
+    crop = np.array(Image.open(CUPS).convert("RGB"))[:64, :64]
+    seen: list[str] = []
+    with reporting(lambda done, status: seen.append(status)):
+        api.encode(crop, "nc-photo", bpp=3.0, effort="2")
+    assert seen and all(s.startswith("quality ") and ", effort 2: " in s for s in seen)
