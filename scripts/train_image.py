@@ -29,6 +29,7 @@ trace that needs no C++ compiler).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import math
@@ -42,6 +43,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from nccli.models.heap import reused_heap
 from nccli.models.image.variable_rate import LAMBDAS, GainedMeanScaleHyperprior, lambda_at
 from nccli.zoo import embedded
 
@@ -256,38 +258,41 @@ def main() -> None:
     started, step = time.monotonic(), 0
     mark = started  # when the last 100 steps began: their rate leaves out validating
     sums = torch.zeros(3, device=device)  # loss, bpp, PSNR: read every 100 steps, not synced
-    while step < args.steps and time.monotonic() - started < args.minutes * 60:
-        x = sample_batch(train, args.batch, args.patch, rng, args.grey).to(device)
-        levels = sample_levels(args.batch, rng).to(device)
-        with autocast:
-            out = forward(x, levels)
-        mse = F.mse_loss(out.x_hat.float(), x, reduction="none").flatten(1).mean(1)
-        bpp = bits_per_pixel(out.likelihoods, args.patch**2)
-        loss = (lambda_at(levels) * 255**2 * mse + bpp).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main_params, 1.0)
-        optimizer.step()
-        aux_optimizer.zero_grad(set_to_none=True)
-        model.entropy_bottleneck.quantile_loss().backward()
-        aux_optimizer.step()
-        average.update(model)
-        step += 1
-        with torch.no_grad():
-            sums += torch.stack([loss, bpp.mean(), -10 * torch.log10(mse.mean())])
-        if step % 100 == 0:
-            mean_loss, mean_bpp, mean_psnr = (sums / 100).tolist()
-            now = time.monotonic()
-            print(
-                f"step {done + step}: loss {mean_loss:.3f} bpp {mean_bpp:.3f}"
-                f" psnr {mean_psnr:.2f} ({100 / (now - mark):.1f} steps/s)",
-                flush=True,
-            )
-            sums.zero_()
-            mark = now
-        if step % args.validate_every == 0:
-            report(average.model, validation, done + step, log)
-            mark = time.monotonic()
+    # On a CPU each step frees and allocates the same large tensors: keep them in the heap.
+    heap = reused_heap() if device.type == "cpu" else contextlib.nullcontext()
+    with heap:
+        while step < args.steps and time.monotonic() - started < args.minutes * 60:
+            x = sample_batch(train, args.batch, args.patch, rng, args.grey).to(device)
+            levels = sample_levels(args.batch, rng).to(device)
+            with autocast:
+                out = forward(x, levels)
+            mse = F.mse_loss(out.x_hat.float(), x, reduction="none").flatten(1).mean(1)
+            bpp = bits_per_pixel(out.likelihoods, args.patch**2)
+            loss = (lambda_at(levels) * 255**2 * mse + bpp).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(main_params, 1.0)
+            optimizer.step()
+            aux_optimizer.zero_grad(set_to_none=True)
+            model.entropy_bottleneck.quantile_loss().backward()
+            aux_optimizer.step()
+            average.update(model)
+            step += 1
+            with torch.no_grad():
+                sums += torch.stack([loss, bpp.mean(), -10 * torch.log10(mse.mean())])
+            if step % 100 == 0:
+                mean_loss, mean_bpp, mean_psnr = (sums / 100).tolist()
+                now = time.monotonic()
+                print(
+                    f"step {done + step}: loss {mean_loss:.3f} bpp {mean_bpp:.3f}"
+                    f" psnr {mean_psnr:.2f} ({100 / (now - mark):.1f} steps/s)",
+                    flush=True,
+                )
+                sums.zero_()
+                mark = now
+            if step % args.validate_every == 0:
+                report(average.model, validation, done + step, log)
+                mark = time.monotonic()
     done += step
     if args.state:
         save_state(args.state, model, average, optimizer, aux_optimizer, done)
