@@ -3,17 +3,18 @@
     python scripts/bench_heap.py data/photos/validation/*.png [--quality 4] [--repeat 5]
 
 For each image, times (torch on --threads threads, median of --repeat runs after a warm-up)
-what the nc-photo codec runs per tile: the analysis and entropy coding (encode), entropy
-decoding and the synthesis (decode), and one latent refinement step (--effort max runs 300),
-first under glibc's default policy, then inside reused_heap() as the codec runs them, and
-prints each ratio (below 1: reusing the heap is faster). The two are alternated image by
-image, so both see the same machine.
+the analysis and entropy coding of a tile (encode), its entropy decoding and synthesis
+(decode), and REFINE_STEPS latent refinement steps (--effort max runs 300), each run under
+glibc's default policy and each inside a reused_heap() block of its own, as the codec enters
+one per encode, and prints each ratio (below 1: reusing the heap is faster). The policies are
+alternated image by image, so both see the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,12 @@ from nccli.models.image.refine import refine_latents
 from nccli.models.image.variable_rate import lambda_at
 from nccli.zoo import embedded
 
-#: Refinement steps timed per run (a run's first steps cost the same as its last ones).
-REFINE_STEPS = 3
+#: Refinement steps in a timed run; a step's time is the run's over this.
+REFINE_STEPS = 10
 
 
 def timings(path: Path, quality: float, repeat: int, heap: bool) -> dict[str, float]:
-    """Median seconds of encode, decode and one refinement step of one image."""
+    """Median seconds of encode, decode and a refinement step of one image."""
     model, _ = embedded.load("nc-photo")
     image = convert_mode(read_image(path.read_bytes()), "RGB")
     x = torch.from_numpy(np.array(image.pixels)).permute(2, 0, 1)[None].float() / 255
@@ -40,15 +41,20 @@ def timings(path: Path, quality: float, repeat: int, heap: bool) -> dict[str, fl
     gains, lam = model.gains(level), float(lambda_at(level))
     chunks, shape = model.compress(x, gains=gains)
     y, z = model.analyse(x, gains)
-    with reused_heap() if heap else contextlib.nullcontext():
-        return {
-            "encode": median_seconds(lambda: model.compress(x, gains=gains), repeat),
-            "decode": median_seconds(lambda: model.decompress(chunks, shape, gains=gains), repeat),
-            "refinement step": median_seconds(
-                lambda: refine_latents(model, x, y, z, gains, lam, REFINE_STEPS), repeat
-            )
-            / REFINE_STEPS,
-        }
+
+    def seconds(work: Callable[[], object]) -> float:
+        def run() -> None:
+            with reused_heap() if heap else contextlib.nullcontext():
+                work()
+
+        return median_seconds(run, repeat)
+
+    return {
+        "encode": seconds(lambda: model.compress(x, gains=gains)),
+        "decode": seconds(lambda: model.decompress(chunks, shape, gains=gains)),
+        "refinement step": seconds(lambda: refine_latents(model, x, y, z, gains, lam, REFINE_STEPS))
+        / REFINE_STEPS,
+    }
 
 
 def main() -> None:

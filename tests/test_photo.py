@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import subprocess
@@ -22,7 +21,6 @@ from nccli.container import DATA, dumps, loads
 from nccli.container.header import ModelRef
 from nccli.errors import InvalidInputError
 from nccli.metrics.image import psnr
-from nccli.models import heap
 from nccli.zoo import embedded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,30 +100,6 @@ def test_grey_and_odd_sizes_round_trip():
     pixels = synthetic(37, 70, 1)
     decoded, _ = api.decode(api.encode(pixels, "nc-photo", quality=8))
     assert decoded.shape == pixels.shape
-
-
-def test_tiles_are_coded_inside_one_reused_heap(monkeypatch):
-    """Encode and decode each run their tiles inside one reused_heap() block (the networks'
-    activations reuse freed memory; scripts/bench_heap.py times it), with the same file and
-    pixels as under glibc's default policy."""
-    pixels = np.asarray(Image.open(CUPS).convert("RGB"))[:128, :192]
-    reused_heap = heap.reused_heap
-    monkeypatch.setattr(heap, "reused_heap", contextlib.nullcontext)
-    plain = api.encode(pixels, "nc-photo", quality=3, tile=64)
-    plain_decoded, _ = api.decode(plain)
-    blocks = []
-
-    @contextlib.contextmanager
-    def counted():
-        blocks.append(1)
-        with reused_heap():
-            yield
-
-    monkeypatch.setattr(heap, "reused_heap", counted)
-    data = api.encode(pixels, "nc-photo", quality=3, tile=64)
-    assert len(blocks) == 1 and data == plain
-    decoded, _ = api.decode(data)
-    assert len(blocks) == 2 and np.array_equal(decoded, plain_decoded)
 
 
 def test_tampered_quality_or_model_is_refused():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from nccli.codecs.progress import reporting
 from nccli.container import loads
 from nccli.errors import UsageError
 from nccli.metrics.image import psnr
+from nccli.models import heap
 from nccli.models.image.refine import refine_latents, soft_round
 from nccli.models.image.variable_rate import lambda_at
 from nccli.zoo import embedded
@@ -67,6 +69,29 @@ def test_padding_does_not_steer_refinement(cups):
     gains = model.gains(torch.tensor([LEVEL]))
     y, z = model.analyse(x, gains)
     results = [refine_latents(model, t, y, z, gains, 0.01, 12, valid) for t in (x, noisy)]
+    assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
+
+
+def test_steps_run_in_one_reused_heap_with_the_same_result(cups, monkeypatch):
+    """The steps reuse freed memory (scripts/bench_heap.py times it) and refine exactly as
+    under glibc's default policy."""
+    model, _ = embedded.load("nc-photo")
+    x, valid = tile(cups), cups.shape[:2]
+    gains = model.gains(torch.tensor([LEVEL]))
+    y, z = model.analyse(x, gains)
+    reused_heap, blocks = heap.reused_heap, []
+
+    @contextlib.contextmanager
+    def counted():
+        blocks.append(1)
+        with reused_heap():
+            yield
+
+    results = []
+    for policy in (contextlib.nullcontext, counted):
+        monkeypatch.setattr(heap, "reused_heap", policy)
+        results.append(refine_latents(model, x, y, z, gains, 0.01, 6, valid))
+    assert len(blocks) == 1
     assert all(torch.equal(a, b) for a, b in zip(*results, strict=True))
 
 

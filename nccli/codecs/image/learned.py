@@ -6,9 +6,7 @@ and is decodable on its own, so memory stays bounded whatever the image size. Gr
 travels as RGB and comes back grey; alpha and 16-bit samples are refused. An image whose
 three channels are equal everywhere (grey, whatever its mode) is marked ``grey`` in the
 header, and its decoded channels are averaged: the models code RGB and would otherwise give
-it a faint tint (the average is also closer to it, about 0.3 dB with nc-photo). Tiles are
-coded inside ``reused_heap()`` (nccli.models.heap): the networks' large activations are freed
-and allocated again layer after layer, and refinement's steps over and over.
+it a faint tint (the average is also closer to it, about 0.3 dB with nc-photo).
 """
 
 from __future__ import annotations
@@ -67,7 +65,6 @@ class LearnedImageCodec(Codec):
         from nccli.codecs.device import torch_device
         from nccli.codecs.progress import part
         from nccli.entropy import CODER_NAME, CODER_VERSION
-        from nccli.models.heap import reused_heap
 
         device = torch_device()
         tile = params["tile"]
@@ -80,13 +77,12 @@ class LearnedImageCodec(Codec):
         grey = is_grey(rgb)
         chunks: list[bytes] = []
         grid = list(tiles(media.height, media.width, tile))
-        with reused_heap():
-            for index, (top, left, height, width) in enumerate(grid):
-                crop = np.array(rgb[top : top + height, left : left + width])
-                x = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device).float() / 255
-                pad = (0, -width % stride, 0, -height % stride)
-                with part(index, len(grid), f"tile {index + 1}/{len(grid)}"):
-                    chunks.extend(code(F.pad(x, pad, mode="replicate"), (height, width)))
+        for index, (top, left, height, width) in enumerate(grid):
+            crop = np.array(rgb[top : top + height, left : left + width])
+            x = torch.from_numpy(crop).permute(2, 0, 1)[None].to(device).float() / 255
+            pad = (0, -width % stride, 0, -height % stride)
+            with part(index, len(grid), f"tile {index + 1}/{len(grid)}"):
+                chunks.extend(code(F.pad(x, pad, mode="replicate"), (height, width)))
         return Encoded(
             chunks,
             fields={"tile": tile, **({"grey": True} if grey else {})},
@@ -98,7 +94,6 @@ class LearnedImageCodec(Codec):
         import torch
 
         from nccli.codecs.device import torch_device
-        from nccli.models.heap import reused_heap
 
         if header.model is None:
             raise InvalidInputError(f"{self.name} file names no model")
@@ -116,15 +111,14 @@ class LearnedImageCodec(Codec):
                 f"{self.name} payload has {len(chunks)} chunks, {per_tile * len(grid)} expected"
             )
         pixels = np.empty((height, width, 3), dtype=np.uint8)
-        with reused_heap():
-            for index, (top, left, h, w) in enumerate(grid):
-                latent = (-(-h // stride), -(-w // stride))
-                own = chunks[index * per_tile : (index + 1) * per_tile]
-                x_hat = decode_tile(own, latent)[0, :, :h, :w]
-                if grey:
-                    x_hat = x_hat.mean(0, keepdim=True).expand(3, -1, -1)
-                out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-                pixels[top : top + h, left : left + w] = out
+        for index, (top, left, h, w) in enumerate(grid):
+            latent = (-(-h // stride), -(-w // stride))
+            own = chunks[index * per_tile : (index + 1) * per_tile]
+            x_hat = decode_tile(own, latent)[0, :, :h, :w]
+            if grey:
+                x_hat = x_hat.mean(0, keepdim=True).expand(3, -1, -1)
+            out = torch.round(x_hat * 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+            pixels[top : top + h, left : left + w] = out
         return Image(pixels)
 
 
