@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 MODEL = "nc-photo"
 QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
-#: Refinement steps of each named effort: a step takes about 1.3 s for a 768x512 image on 2
-#: CPU cores, so max spends about 6.5 minutes there (docs/notes/nc-photo.md).
+#: Refinement steps of each named effort: a step takes 0.7-1.2 s for a 768x512 image on 2
+#: CPU cores, so max spends 3.5-6 minutes there (docs/codecs.md).
 EFFORT = effort_param({"default": 0, "max": 300}, 0, 100_000, "refinement steps")
 
 
