@@ -57,8 +57,9 @@ def test_round_trip_and_rate_grows_with_quality(tmp_path):
 def test_grey_images_are_marked_and_come_back_grey_and_closer():
     colour = np.asarray(Image.open(CUPS).convert("RGB"))
     grey = np.repeat(np.asarray(Image.open(CUPS).convert("L"))[:, :, None], 3, axis=2)
-    assert "grey" not in loads(api.encode(colour, "nc-photo", quality=2)).header.fields
-    data = api.encode(grey, "nc-photo", quality=2)
+    fast = {"quality": 2, "effort": "fast"}
+    assert "grey" not in loads(api.encode(colour, "nc-photo", **fast)).header.fields
+    data = api.encode(grey, "nc-photo", **fast)
     parsed = loads(data)
     chunks = [(DATA, payload) for payload in parsed.payloads()]
     assert parsed.header.fields["grey"] is True
@@ -89,7 +90,7 @@ def test_tiles_leave_no_costly_seams(quality):
     original = np.asarray(Image.open(CUPS).convert("RGB"))
     scores = []
     for tile in (0, 256):
-        data = api.encode(original, "nc-photo", quality=quality, tile=tile)
+        data = api.encode(original, "nc-photo", quality=quality, tile=tile, effort="fast")
         scores.append((len(data), psnr(original, api.decode(data)[0])))
     (whole_size, whole_psnr), (tiled_size, tiled_psnr) = scores
     assert abs(whole_psnr - tiled_psnr) < 0.2
@@ -103,7 +104,7 @@ def test_grey_and_odd_sizes_round_trip():
 
 
 def test_tampered_quality_or_model_is_refused():
-    parsed = loads(api.encode(CUPS, "nc-photo", quality=3))
+    parsed = loads(api.encode(CUPS, "nc-photo", quality=3, effort="fast"))
     chunks = [(DATA, payload) for payload in parsed.payloads()]
 
     def with_header(**changes) -> bytes:

@@ -17,7 +17,7 @@ from nccli.container import loads
 from nccli.errors import UsageError
 from nccli.metrics.image import psnr
 from nccli.models import heap
-from nccli.models.image.refine import refine_latents, soft_round
+from nccli.models.image.refine import learning_rate, refine_latents, soft_round
 from nccli.models.image.variable_rate import lambda_at
 from nccli.zoo import embedded
 
@@ -107,19 +107,27 @@ def test_soft_rounding_lies_between_the_neighbours_and_hardens():
     assert torch.allclose(cold[away_from_halves], torch.round(v.detach())[away_from_halves])
 
 
-def test_max_effort_file_decodes_as_usual_with_fewer_bits_or_more_quality(cups):
-    plain = api.encode(cups, "nc-photo", quality=LEVEL + 1)
-    refined = api.encode(cups, "nc-photo", quality=LEVEL + 1, effort="30")
-    assert loads(refined).header.params["effort"] == "30"
-    assert loads(plain).header.params["effort"] == "default"
+def test_default_effort_refines_and_decodes_as_usual_with_fewer_bits_or_more_quality(cups):
+    plain = api.encode(cups, "nc-photo", quality=LEVEL + 1, effort="fast")
+    refined = api.encode(cups, "nc-photo", quality=LEVEL + 1)
+    assert loads(refined).header.params["effort"] == "default"
+    assert loads(plain).header.params["effort"] == "fast"
+    thirty = api.encode(cups, "nc-photo", quality=LEVEL + 1, effort="30")
+    assert list(loads(refined).payloads()) == list(loads(thirty).payloads())
     quality = [psnr(cups, api.decode(data)[0]) for data in (plain, refined)]
     assert len(refined) < len(plain) or quality[1] > quality[0]
     assert len(refined) <= 1.02 * len(plain) and quality[1] > quality[0] - 0.2
 
 
-@pytest.mark.parametrize("effort", ["fast", "-1", "100001", "1.5", "", "maximum"])
+def test_short_runs_take_larger_steps():
+    """30 steps (the default effort) at 2e-2, 300 (max) at 5e-3: measured best for each."""
+    assert learning_rate(30) == 2e-2 and learning_rate(300) == 5e-3
+    assert learning_rate(1) == 2e-2 and learning_rate(3000) == 5e-4
+
+
+@pytest.mark.parametrize("effort", ["fastest", "-1", "100001", "1.5", "", "maximum"])
 def test_effort_out_of_range_is_a_usage_error(cups, effort):
-    with pytest.raises(UsageError, match="effort must be default, max or a number"):
+    with pytest.raises(UsageError, match="effort must be fast, default, max or a number"):
         api.encode(cups, "nc-photo", effort=effort)
 
 

@@ -64,7 +64,7 @@ def encode(
         str | None,
         typer.Option(
             help="Encoder effort, for codecs that optimise at encode time (nc-overfit: fast,"
-            " default, max; nc-photo: default, max) or a number of steps."
+            " default, max; nc-photo: fast, default, max) or a number of steps."
         ),
     ] = None,
     param: Annotated[

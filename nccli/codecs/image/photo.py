@@ -2,9 +2,10 @@
 
 One network (nccli.models.image.variable_rate) covers the whole rate range: --quality is a
 real number from 1 to 8, mapped onto the model's continuous rate levels 0..7, so --bpp can
-aim between levels. The model card is configs/nc-photo.toml. --effort above the default
-refines each tile's latents for that image at encode time (nccli.models.image.refine): fewer
-bits at equal quality for minutes on a CPU; files decode the same way either way.
+aim between levels. The model card is configs/nc-photo.toml. --effort above fast refines
+each tile's latents for that image at encode time (nccli.models.image.refine): fewer bits at
+equal quality for seconds (default) or minutes (max) on a CPU; files decode the same way
+whatever the effort.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ if TYPE_CHECKING:
 
 MODEL = "nc-photo"
 QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
-#: Refinement steps of each named effort: a step takes 0.7-1.2 s for a 768x512 image on 2
-#: CPU cores, so max spends 3.5-6 minutes there (docs/codecs.md).
-EFFORT = effort_param({"default": 0, "max": 300}, 0, 100_000, "refinement steps")
+#: Refinement steps of each named effort: a step takes 0.5-1.2 s for a 768x512 image on 2
+#: CPU cores, so default spends 15-35 s and max 2.5-6 minutes there (docs/codecs.md).
+EFFORT = effort_param({"fast": 0, "default": 30, "max": 300}, 0, 100_000, "refinement steps")
 
 
 class PhotoCodec(LearnedImageCodec):

@@ -25,8 +25,10 @@ from nccli.models.exact import simulate
 from nccli.models.image.hyperprior import Gains, MeanScaleHyperprior
 from nccli.models.layers import channels_last
 
-#: Adam's step size on the latents.
-LEARNING_RATE = 5e-3
+#: Adam's step size on the latents is min(LEARNING_RATE, STEP_BUDGET / steps): a short run
+#: takes large steps, a long one small steps that settle closer (docs/notes/nc-photo.md).
+LEARNING_RATE = 2e-2
+STEP_BUDGET = 1.5
 #: The relaxation's temperature is min(START, exp(-DECAY * progress)), progress in 0..1.
 TEMPERATURE_START = 0.3
 TEMPERATURE_DECAY = 2.0
@@ -50,6 +52,11 @@ def soft_round(v: torch.Tensor, temperature: float, generator: torch.Generator) 
     gumbel = -torch.log((-torch.log(uniform.clamp(1e-20, 1.0))).clamp_min(1e-20))
     weights = torch.softmax((logits / temperature + gumbel), -1)
     return low + weights[..., 1]
+
+
+def learning_rate(steps: int) -> float:
+    """Adam's step size for a run of ``steps`` steps."""
+    return min(LEARNING_RATE, STEP_BUDGET / max(steps, 1))
 
 
 def refine_latents(
@@ -102,7 +109,7 @@ def refine_latents(
 
     best = (score(y, z), y, z)
     y, z = y.detach().clone().requires_grad_(True), z.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([y, z], lr=LEARNING_RATE)
+    optimizer = torch.optim.Adam([y, z], lr=learning_rate(steps))
     every = max(1, steps // CHECKPOINTS)
     with heap.reused_heap():  # every step frees and allocates the same large tensors
         for step in range(steps):
