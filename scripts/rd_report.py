@@ -89,6 +89,15 @@ def exact_path_cost(photos: list[Path]) -> list[dict]:
     return totals
 
 
+def bd_table(first: str, rows: dict[str, list[BDEntry]], codec: str) -> list[str]:
+    """A markdown table of one codec's BD-rates per metric, a row per key of ``rows``."""
+    lines = [f"| {first} | " + " | ".join(METRICS.values()) + " |"]
+    lines.append("|---|" + "---:|" * len(METRICS))
+    for key, entries in rows.items():
+        lines.append(f"| {key} | " + " | ".join(bd_cells(entries, codec, METRICS)) + " |")
+    return lines
+
+
 def markdown(
     summaries: list[Summary],
     bd: dict[str, list[BDEntry]],
@@ -106,19 +115,16 @@ def markdown(
         "",
         "## BD-rate of nc-photo at its default effort (negative: fewer bits at equal quality)",
         "",
-        "| anchor | " + " | ".join(METRICS.values()) + " |",
-        "|---|" + "---:|" * len(METRICS),
+        *bd_table("anchor", bd, CODEC),
+        "",
+        "## BD-rate of nc-photo at --effort fast (no refinement)",
+        "",
+        *bd_table("anchor", bd, FAST),
+        "",
+        "## BD-rate of nc-photo against WebP on each photo",
+        "",
+        *bd_table("photo", photo_bd, CODEC),
     ]
-    for anchor, entries in bd.items():
-        lines.append(f"| {anchor} | " + " | ".join(bd_cells(entries, CODEC, METRICS)) + " |")
-    lines += ["", "## BD-rate of nc-photo at --effort fast (no refinement)", ""]
-    lines += ["| anchor | " + " | ".join(METRICS.values()) + " |", "|---|" + "---:|" * len(METRICS)]
-    for anchor, entries in bd.items():
-        lines.append(f"| {anchor} | " + " | ".join(bd_cells(entries, FAST, METRICS)) + " |")
-    lines += ["", "## BD-rate of nc-photo against WebP on each photo", ""]
-    lines += ["| photo | " + " | ".join(METRICS.values()) + " |", "|---|" + "---:|" * len(METRICS)]
-    for photo, entries in photo_bd.items():
-        lines.append(f"| {photo} | " + " | ".join(bd_cells(entries, CODEC, METRICS)) + " |")
     lines += ["", "## nc-photo against WebP at each of its rate points (PSNR-RGB)", ""]
     lines += ["| bpp | nc-photo (dB) | WebP at that rate (dB) | better |", "|---:|---:|---:|---|"]
     for p in points:

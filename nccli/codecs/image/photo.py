@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MODEL = "nc-photo"
 QUALITY = Param("quality", float, 1, 8, 4, "rate level, any real number: higher spends more bits")
-#: Refinement steps of each named effort: a step takes 0.5-1.2 s for a 768x512 image on 2
+#: Refinement steps of each named effort: a step takes 0.45-1.2 s for a 768x512 image on 2
 #: CPU cores, so default spends 15-35 s and max 2.5-6 minutes there (docs/codecs.md).
 EFFORT = effort_param({"fast": 0, "default": 30, "max": 300}, 0, 100_000, "refinement steps")
 
