@@ -25,12 +25,14 @@ PHOTO = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
 def crops() -> dict[str, Image]:
     photo = read_image(PHOTO.read_bytes())
     rgb = photo.pixels[100:148, 200:264]
-    grey16 = (rgb.astype(np.uint32) @ np.array([77, 150, 29])).astype(np.uint16)[:, :, None]
+    luma = rgb.astype(np.uint32) @ np.array([77, 150, 29])
+    grey16 = luma.astype(np.uint16)[:, :, None]
     alpha = np.linspace(0, 255, rgb.shape[1]).astype(np.uint8)[None, :, None]
     rgba = np.concatenate([rgb, np.broadcast_to(alpha, (*rgb.shape[:2], 1))], axis=2)
     return {
         "rgb8": Image(np.ascontiguousarray(rgb), photo.icc_profile),
         "grey16": Image(grey16),
+        "grey8": Image((luma >> 8).astype(np.uint8)[:, :, None]),
         "rgba8": Image(np.ascontiguousarray(rgba)),
     }
 
@@ -46,6 +48,7 @@ CASES = {
     "image-v1-nc-overfit-v2-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
     "image-v1-nc-overfit-v3-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
     "image-v1-nc-overfit-v4-rgb8": ("nc-overfit", "rgb8", {"quality": 6, "effort": "200"}),
+    "image-v1-nc-overfit-v5-grey8": ("nc-overfit", "grey8", {"quality": 6, "effort": "200"}),
 }
 
 

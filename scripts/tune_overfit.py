@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The settings under test and their defaults: the model's latent step and network widths,
-#: fit()'s learning rates and noise share, Adam's two decay rates (None: the encoder's choice
+#: FitOptions' learning rates and noise share, Adam's two decay rates (None: the encoder's choice
 #: for the quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
 #: values to compare.
 DEFAULTS: dict[str, float | None] = {
@@ -44,7 +43,7 @@ DEFAULTS: dict[str, float | None] = {
     "arm_hidden": None,
     "synthesis_hidden": None,
     **{
-        name: inspect.signature(overfit.fit).parameters[name].default
+        name: getattr(overfit.FitOptions(), name)
         for name in ("learning_rate", "latent_learning_rate", "noise_share")
     },
     "adam_beta1": overfit.ADAM_BETAS[0],
@@ -101,7 +100,8 @@ def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
     shape = dataclasses.replace(shape, **widths)
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
-        overfit.fit(model, image, lam, fit.steps, seed=fit.seed, betas=betas, **options)
+        fitting = overfit.FitOptions(betas=betas, **options)
+        overfit.fit(model, image, lam, fit.steps, fitting, seed=fit.seed)
         steps = overfit_coding.choose_steps(model, image, lam)
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]

@@ -16,10 +16,12 @@ from nccli.models.image.overfit import (
     CONTEXT_SIZE,
     ONE_HOT,
     PASSES,
+    Fitting,
     OverfitModel,
     OverfitShape,
     evaluate,
     fit,
+    fit_best_start,
     full_contexts,
     laplace_bits,
     laplace_parameters,
@@ -109,6 +111,28 @@ def test_fitting_is_deterministic_for_a_seed(crop):
         assert torch.equal(a, b)
 
 
+def test_the_best_start_is_finished_as_if_it_had_been_fitted_alone(crop):
+    lam, steps, trial = 0.01, 30, 10
+    losses = []
+    for seed in range(3):
+        fitting = Fitting(OverfitModel(64, 64, seed=seed), crop, lam, steps, seed=seed)
+        for _ in range(trial):
+            fitting.step()
+        losses.append(fitting.loss())
+    best = int(np.argmin(losses))
+    reported = []
+    starts = [OverfitModel(64, 64, seed=seed) for seed in range(3)]
+    winner = fit_best_start(
+        starts, crop, lam, steps, trial, on_report=lambda r: reported.append(r.step), report_every=5
+    )
+    assert winner is starts[best]
+    alone = OverfitModel(64, 64, seed=best)
+    fit(alone, crop, lam, steps, seed=best)
+    for a, b in zip(winner.parameters(), alone.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert reported == list(range(5, 2 * trial + steps + 1, 5))  # the trials' steps counted
+
+
 @pytest.mark.parametrize(("height", "width"), [(5, 7), (1, 1), (70, 33)])
 def test_any_size_and_a_flat_image_stay_finite(height, width):
     grey = torch.full((3, height, width), 0.4)
@@ -118,15 +142,16 @@ def test_any_size_and_a_flat_image_stay_finite(height, width):
 
 
 @pytest.mark.parametrize("band_pixels", [1 << 14, 120, 1])
-@pytest.mark.parametrize("slope", [0.0, 0.01])
+@pytest.mark.parametrize(("slope", "channels"), [(0.0, 3), (0.01, 3), (0.01, 1)])
 @pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 9), (2, 2), (37, 50), (32, 48)])
 def test_the_decoders_synthesis_equals_the_fitted_one(
-    height, width, slope, band_pixels, monkeypatch
+    height, width, slope, channels, band_pixels, monkeypatch
 ):
     """render (decoding: zero grids skipped, bands of rows, the 3x3 layer as shifted sums
-    over replicated borders) is synthesize, whatever the band height."""
+    over replicated borders) is synthesize, whatever the band height, in colour and grey."""
     monkeypatch.setattr(overfit, "PIXELS_PER_BAND", band_pixels)
-    shape = OverfitShape(grids=min(3, min(height, width).bit_length()), synthesis_slope=slope)
+    grids = min(3, min(height, width).bit_length())
+    shape = OverfitShape(grids=grids, synthesis_slope=slope, channels=channels)
     model = OverfitModel(height, width, shape, seed=3, latent_step=0.5)
     torch.manual_seed(0)
     latents = [torch.round(4 * torch.randn_like(latent)) for latent in model.latents]

@@ -3,7 +3,7 @@
 The image is represented by latent grids at resolutions 1, 1/2, ..., 1/2**(grids-1) of its
 own. They are upsampled to full resolution (bicubic), stacked, multiplied by the LATENT STEP
 (the image-space size of a quantization step: smaller steps for higher qualities), and a small
-synthesis network of 1x1 and 3x3 convolutions with leaky ReLUs turns them into RGB (the
+synthesis network of 1x1 and 3x3 convolutions with leaky ReLUs turns them into RGB, or grey (the
 grids are upsampled with a border of replicated values, which the 3x3 layer reads).
 
 The entropy model is autoregressive, and built so that a decoder can run it a few large
@@ -97,12 +97,13 @@ COLUMNS = tuple(
 @dataclass(frozen=True)
 class OverfitShape:
     """An overfitted model's architecture: grid count, ARM and synthesis widths, the
-    synthesis' negative slope."""
+    synthesis' negative slope, its output channels (3: RGB, 1: grey)."""
 
     grids: int = 7
     arm_hidden: int = 16
     synthesis_hidden: int = 24
     synthesis_slope: float = SYNTHESIS_SLOPE
+    channels: int = 3
 
 
 def grid_sizes(height: int, width: int, grids: int) -> list[tuple[int, int]]:
@@ -134,13 +135,15 @@ class OverfitModel(nn.Module):
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             self.arm = _arm(shape.arm_hidden)
-            self.synthesis = _synthesis(shape.grids, shape.synthesis_hidden, shape.synthesis_slope)
+            self.synthesis = _synthesis(
+                shape.grids, shape.synthesis_hidden, shape.synthesis_slope, shape.channels
+            )
         self.synthesis.to(memory_format=torch.channels_last)
 
     def forward(
         self, quantize: Callable[[torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the image, 3 x H x W in [0, 1] before clamping; the total rate in bits) with the
+        """(the image, channels x H x W in [0, 1] before clamping; the total rate in bits) with the
         latents passed through ``quantize``."""
         latents = [quantize(latent.clamp(-LATENT_LIMIT, LATENT_LIMIT)) for latent in self.latents]
         bits = sum(
@@ -207,10 +210,11 @@ def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
             _upsample_into(grid, stacked[channel])
     first_weight = first.weight[:, kept, 0, 0] * model.latent_step
     second_weight = second.weight[:, :, 0, 0]
-    taps = last.weight.permute(2, 3, 0, 1).reshape(9 * 3, -1)  # (dy, dx, colour) x hidden
+    channels = last.out_channels
+    taps = last.weight.permute(2, 3, 0, 1).reshape(9 * channels, -1)  # (dy, dx, channel) x hidden
     slope = activation.negative_slope
     band = max(1, PIXELS_PER_BAND // width)
-    out = torch.empty(3, height, width)
+    out = torch.empty(channels, height, width)
     # One buffer per layer for all bands: fresh ones per band cost page faults whenever the
     # allocator hands their memory back (up to a third more time, measured).
     room = (min(band, height) + 2) * (width + 2)
@@ -294,12 +298,13 @@ def _phase_taps(length: int, factor: int) -> tuple[tuple[tuple[int, float], ...]
 
 
 def _sum_taps(contributions: torch.Tensor, bias: torch.Tensor, out: torch.Tensor) -> None:
-    """out (3 x rows x width) = bias + each 3x3 tap's contributions (27 x rows + 2 x width + 2,
+    """out (C x rows x width) = bias + each 3x3 tap's contributions (9 C x rows + 2 x width + 2,
     tap-major) shifted into place."""
-    rows, width = out.shape[-2:]
+    channels, rows, width = out.shape
     out.copy_(bias[:, None, None].expand_as(out))
     for tap, (dy, dx) in enumerate(itertools.product(range(3), range(3))):
-        out += contributions[3 * tap : 3 * tap + 3, dy : dy + rows, dx : dx + width]
+        taps = contributions[channels * tap : channels * (tap + 1)]
+        out += taps[:, dy : dy + rows, dx : dx + width]
 
 
 def _arm(hidden: int) -> nn.Sequential:
@@ -311,12 +316,12 @@ def _arm(hidden: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-def _synthesis(grids: int, hidden: int, slope: float) -> nn.Sequential:
-    """Stacked upsampled grids -> RGB."""
+def _synthesis(grids: int, hidden: int, slope: float, channels: int) -> nn.Sequential:
+    """Stacked upsampled grids -> the image's channels."""
     return nn.Sequential(
         nn.Conv2d(grids, hidden, 1), nn.LeakyReLU(slope, inplace=True),
         nn.Conv2d(hidden, hidden, 1), nn.LeakyReLU(slope, inplace=True),
-        nn.Conv2d(hidden, 3, 3),  # on grids upsampled with a replicated border
+        nn.Conv2d(hidden, channels, 3),  # on grids upsampled with a replicated border
     )  # fmt: skip
 
 
@@ -425,9 +430,10 @@ def _laplace_cdf(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return 0.5 + 0.5 * torch.sign(x) * -torch.expm1(-x.abs() / scale)
 
 
-def with_noise(x: torch.Tensor) -> torch.Tensor:
+def with_noise(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Additive uniform noise in [-0.5, 0.5): the differentiable stand-in for rounding."""
-    return x + torch.rand_like(x) - 0.5
+    noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x + noise - 0.5
 
 
 def rounded(x: torch.Tensor) -> torch.Tensor:
@@ -451,61 +457,139 @@ def rounding_share(steps: int) -> float:
     return min(high, max(low, ROUNDING_STEPS / max(steps, 1)))
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """How a fit runs: the share of its steps with noisy latents (None: rounding_share's
+    complement), the networks' and the latents' learning rates, Adam's decay rates."""
+
+    noise_share: float | None = None
+    learning_rate: float = 2e-2
+    latent_learning_rate: float = 0.4
+    betas: tuple[float, float] = ADAM_BETAS
+
+
+class Fitting:
+    """A fit of ``steps`` steps in progress, minimising bpp + lam * 255^2 * MSE: ``model``,
+    its optimiser, its learning-rate schedule and its noise, the steps taken so far.
+
+    Latents move twenty times faster than the networks (or they stay near zero in a short
+    fit), both learning rates decaying to zero along a cosine. Deterministic for a seed on
+    one device.
+    """
+
+    def __init__(
+        self,
+        model: OverfitModel,
+        image: torch.Tensor,
+        lam: float,
+        steps: int,
+        options: FitOptions = FitOptions(),
+        seed: int = 0,
+    ) -> None:
+        self.model, self.image, self.lam, self.steps = model, image, lam, steps
+        share = options.noise_share
+        self.noisy_steps = steps * (1 - rounding_share(steps) if share is None else share)
+        self.pixels = image.shape[-2] * image.shape[-1]
+        self.generator = torch.Generator(image.device).manual_seed(seed)
+        self.optimizer = torch.optim.Adam(
+            [
+                {
+                    "params": list(model.latents),
+                    "lr": options.latent_learning_rate,
+                    "eps": LATENT_EPSILON_PIXELS / self.pixels,
+                },
+                {"params": [*model.arm.parameters(), *model.synthesis.parameters()]},
+            ],
+            lr=options.learning_rate,
+            betas=options.betas,
+        )
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
+        )
+        self.taken = 0
+
+    def step(self) -> None:
+        """One step: noisy latents for the first noisy_steps, then straight-through rounding."""
+        if self.taken < self.noisy_steps:
+            quantize = functools.partial(with_noise, generator=self.generator)
+        else:
+            quantize = rounded
+        decoded, bits = self.model(quantize)
+        loss = bits / self.pixels + self.lam * 255**2 * F.mse_loss(decoded, self.image)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        self.taken += 1
+
+    def loss(self) -> float:
+        """The rounded model's estimated bpp + lam * 255^2 * MSE of its 8-bit samples."""
+        report = evaluate(self.model, self.image)
+        return report.bpp + self.lam * 255**2 * 10 ** (-report.psnr / 10)
+
+
+Reporter = Callable[[FitReport], None]
+
+
 def fit(
     model: OverfitModel,
     image: torch.Tensor,
     lam: float,
     steps: int,
+    options: FitOptions = FitOptions(),
     *,
-    noise_share: float | None = None,
-    learning_rate: float = 2e-2,
-    latent_learning_rate: float = 0.4,
-    betas: tuple[float, float] = ADAM_BETAS,
     seed: int = 0,
-    on_report: Callable[[FitReport], None] = lambda report: None,
+    on_report: Reporter = lambda report: None,
     report_every: int = 100,
 ) -> FitReport:
-    """Fit ``model`` to ``image`` (3 x H x W in [0, 1]) minimising bpp + lam * 255^2 * MSE:
-    ``noise_share`` of the steps (by default rounding_share's complement) with noisy latents,
-    the rest with straight-through rounding,
-    the learning rates (latents move twenty times faster than the networks, or they stay
-    near zero in a short fit) decaying to zero along a cosine, Adam's decay rates ``betas``.
-    Deterministic for a seed on one device. Returns the final rounded model's report."""
-    torch.manual_seed(seed)
-    if noise_share is None:
-        noise_share = 1 - rounding_share(steps)
-    pixels = image.shape[-2] * image.shape[-1]
-    optimizer = torch.optim.Adam(
-        [
-            {
-                "params": list(model.latents),
-                "lr": latent_learning_rate,
-                "eps": LATENT_EPSILON_PIXELS / pixels,
-            },
-            {"params": [*model.arm.parameters(), *model.synthesis.parameters()]},
-        ],
-        lr=learning_rate,
-        betas=betas,
-    )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
-    )
-    for step in range(steps):
-        quantize = with_noise if step < noise_share * steps else rounded
-        decoded, bits = model(quantize)
-        loss = bits / pixels + lam * 255**2 * F.mse_loss(decoded, image)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        if (step + 1) % report_every == 0:
-            on_report(evaluate(model, image, step + 1))
+    """Fit ``model`` to ``image`` (channels x H x W in [0, 1]) for ``steps`` steps (see
+    Fitting), calling ``on_report`` every ``report_every`` steps. Returns the final rounded
+    model's report."""
+    _advance(Fitting(model, image, lam, steps, options, seed), steps, 0, on_report, report_every)
     return evaluate(model, image, steps)
+
+
+def fit_best_start(
+    models: list[OverfitModel],
+    image: torch.Tensor,
+    lam: float,
+    steps: int,
+    trial_steps: int,
+    options: FitOptions = FitOptions(),
+    *,
+    seed: int = 0,
+    on_report: Reporter = lambda report: None,
+    report_every: int = 100,
+) -> OverfitModel:
+    """Run the first ``trial_steps`` of a ``steps``-step fit from each of ``models`` (their
+    networks drawn from different seeds; the i-th fit's noise from ``seed`` + i), then finish
+    the fit whose rounded model has the lowest loss; returns its model. Reports count the
+    steps of all fits: (len(models) - 1) * trial_steps + steps in all."""
+    fittings = [
+        Fitting(model, image, lam, steps, options, seed + i) for i, model in enumerate(models)
+    ]
+    for i, fitting in enumerate(fittings):
+        _advance(fitting, trial_steps, i * trial_steps, on_report, report_every)
+    best = fittings[0] if len(fittings) == 1 else min(fittings, key=Fitting.loss)
+    done = len(fittings) * trial_steps
+    del fittings  # the others' optimiser states
+    _advance(best, steps - trial_steps, done, on_report, report_every)
+    return best.model
+
+
+def _advance(fitting: Fitting, count: int, done: int, on_report: Reporter, every: int) -> None:
+    """Take ``count`` steps of ``fitting``, reporting whenever the steps of the whole encode
+    (``done`` before these) reach a multiple of ``every``."""
+    for _ in range(count):
+        fitting.step()
+        done += 1
+        if done % every == 0:
+            on_report(evaluate(fitting.model, fitting.image, done))
 
 
 @torch.no_grad()
 def evaluate(model: OverfitModel, image: torch.Tensor, step: int = 0) -> FitReport:
-    """Estimated bpp and PSNR (8-bit RGB) of the model with rounded latents."""
+    """Estimated bpp and PSNR (8-bit samples) of the model with rounded latents."""
     decoded, bits = model(torch.round)
     pixels = image.shape[-2] * image.shape[-1]
     mse = F.mse_loss(torch.round(decoded.clamp(0, 1) * 255), torch.round(image * 255))

@@ -111,7 +111,7 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
         if GROUPS[group].startswith("arm"):
             return bits + float(sum(grid_bits(g, c, model.arm) for g, c in with_coarser(latents)))
         error = F.mse_loss(model.synthesize(latents).clamp(0, 1), image, reduction="sum")
-        return bits + lam * 255**2 * float(error) / 3
+        return bits + lam * 255**2 * float(error) / len(image)
 
     for group in range(len(GROUPS)):
         exponents[group] = min(SEARCHED_EXPONENTS, key=lambda e, g=group: cost(g, e))
