@@ -49,9 +49,9 @@ def step_seconds(image: Image, quality: float, steps: int, heap: bool) -> float:
     )
     lam = quality_lambda(quality)
     with reused_heap() if heap else contextlib.nullcontext():
-        overfit.fit(model, pixels, lam, WARM_UP_STEPS)
+        overfit.Fitting(model, pixels, lam, WARM_UP_STEPS).finish()
         start = time.perf_counter()
-        overfit.fit(model, pixels, lam, steps)
+        overfit.Fitting(model, pixels, lam, steps).finish()
     return (time.perf_counter() - start) / steps
 
 

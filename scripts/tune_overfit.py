@@ -87,21 +87,25 @@ def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
 
 
 def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
-    """Fit one crop on one thread and quantize its networks as the encoder does: (the fit,
-    the latents' and the networks' real bpp, PSNR of the quantized model, loss)."""
+    """Fit one crop on one thread and quantize its networks as the encoder does (a grey
+    crop as one channel): (the fit, the latents' and the networks' real bpp, PSNR of the
+    quantized model, loss)."""
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
+    grey = bool((image == image[:1]).all())
+    if grey:
+        image = image[:1]
     lam = quality_lambda(fit.quality)
     options = dict(fit.setting)
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
-    shape = model_shape(*fit.crop)
+    shape = model_shape(*fit.crop, grey)
     widths = {name: int(options.pop(name) or getattr(shape, name)) for name in WIDTHS}
     shape = dataclasses.replace(shape, **widths)
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
-        fitting = overfit.FitOptions(betas=betas, **options)
-        overfit.fit(model, image, lam, fit.steps, fitting, seed=fit.seed)
+        settings = overfit.FitOptions(betas=betas, **options)
+        overfit.Fitting(model, image, lam, fit.steps, settings, seed=fit.seed).finish()
         steps = overfit_coding.choose_steps(model, image, lam)
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]

@@ -34,9 +34,9 @@ def _image() -> torch.Tensor:
 
 def _faults_of_steps(model: overfit.OverfitModel, image: torch.Tensor) -> int:
     """Page faults of STEPS fitting steps, after two steps of warm-up."""
-    overfit.fit(model, image, 1e-3, 2)
+    overfit.Fitting(model, image, 1e-3, 2).finish()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    overfit.fit(model, image, 1e-3, STEPS)
+    overfit.Fitting(model, image, 1e-3, STEPS).finish()
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
 
 
@@ -104,9 +104,9 @@ def test_after_the_block_large_frees_go_back_and_mid_size_blocks_are_reused(mode
 def test_fitting_inside_gives_the_same_model() -> None:
     image = _image()
     models = [overfit.OverfitModel(SIDE, SIDE) for _ in range(2)]
-    overfit.fit(models[0], image, 1e-3, 3)
+    overfit.Fitting(models[0], image, 1e-3, 3).finish()
     with heap.reused_heap():
-        overfit.fit(models[1], image, 1e-3, 3)
+        overfit.Fitting(models[1], image, 1e-3, 3).finish()
     first, second = (model.state_dict() for model in models)
     assert all(torch.equal(first[name], second[name]) for name in first)
 

@@ -20,7 +20,6 @@ from nccli.models.image.overfit import (
     OverfitModel,
     OverfitShape,
     evaluate,
-    fit,
     fit_best_start,
     full_contexts,
     laplace_bits,
@@ -94,8 +93,8 @@ def test_a_fit_ends_with_sixty_rounding_steps_within_its_bounds(steps, share):
 
 def test_fitting_trades_rate_for_quality(crop):
     start = evaluate(OverfitModel(64, 64), crop)
-    low = fit(OverfitModel(64, 64), crop, lam=0.001, steps=300)
-    high = fit(OverfitModel(64, 64), crop, lam=0.02, steps=300)
+    low = Fitting(OverfitModel(64, 64), crop, lam=0.001, steps=300).finish()
+    high = Fitting(OverfitModel(64, 64), crop, lam=0.02, steps=300).finish()
     assert high.bpp > low.bpp > 0 and high.psnr > low.psnr > start.psnr + 5
     assert high.psnr > 24
 
@@ -104,8 +103,7 @@ def test_fitting_is_deterministic_for_a_seed(crop):
     reports = []
     first, second = OverfitModel(64, 64), OverfitModel(64, 64)
     for model in (first, second):
-        reports.append(fit(model, crop, lam=0.01, steps=40, seed=3, report_every=20,
-                           on_report=lambda r: None))  # fmt: skip
+        reports.append(Fitting(model, crop, lam=0.01, steps=40, seed=3).finish())
     assert reports[0] == reports[1]
     for a, b in zip(first.parameters(), second.parameters(), strict=True):
         assert torch.equal(a, b)
@@ -127,7 +125,7 @@ def test_the_best_start_is_finished_as_if_it_had_been_fitted_alone(crop):
     )
     assert winner is starts[best]
     alone = OverfitModel(64, 64, seed=best)
-    fit(alone, crop, lam, steps, seed=best)
+    Fitting(alone, crop, lam, steps, seed=best).finish()
     for a, b in zip(winner.parameters(), alone.parameters(), strict=True):
         assert torch.equal(a, b)
     assert reported == list(range(5, 2 * trial + steps + 1, 5))  # the trials' steps counted
@@ -136,7 +134,7 @@ def test_the_best_start_is_finished_as_if_it_had_been_fitted_alone(crop):
 @pytest.mark.parametrize(("height", "width"), [(5, 7), (1, 1), (70, 33)])
 def test_any_size_and_a_flat_image_stay_finite(height, width):
     grey = torch.full((3, height, width), 0.4)
-    report = fit(OverfitModel(height, width), grey, lam=0.01, steps=60)
+    report = Fitting(OverfitModel(height, width), grey, lam=0.01, steps=60).finish()
     assert math.isfinite(report.bpp) and report.bpp >= 0
     assert report.psnr > 40
 

@@ -39,7 +39,7 @@ from nccli.entropy.laplace import (
 from nccli.errors import InvalidInputError, UsageError
 from nccli.media.image import Image
 from nccli.models.image import overfit_coding
-from nccli.models.image.overfit import OverfitModel, fit
+from nccli.models.image.overfit import Fitting, OverfitModel
 from nccli.models.image.overfit_coding import ARM_ACTIVATION_BITS
 
 FAST = {"effort": "40"}
@@ -118,7 +118,7 @@ def test_the_latent_step_halves_every_three_qualities():
 def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:
     image = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     model = OverfitModel(48, 64)
-    fit(model, image, lam=0.004, steps=40)
+    Fitting(model, image, lam=0.004, steps=40).finish()
     return model, overfit_coding.choose_steps(model, image, 0.004)
 
 

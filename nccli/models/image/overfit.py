@@ -469,7 +469,8 @@ class FitOptions:
 
 
 class Fitting:
-    """A fit of ``steps`` steps in progress, minimising bpp + lam * 255^2 * MSE: ``model``,
+    """A fit of ``model`` to ``image`` (channels x H x W in [0, 1]) in progress: ``steps``
+    steps minimising bpp + lam * 255^2 * MSE with ``model``,
     its optimiser, its learning-rate schedule and its noise, the steps taken so far.
 
     Latents move twenty times faster than the networks (or they stay near zero in a short
@@ -522,6 +523,12 @@ class Fitting:
         self.schedule.step()
         self.taken += 1
 
+    def finish(self) -> FitReport:
+        """Take the remaining steps; returns the final rounded model's report."""
+        while self.taken < self.steps:
+            self.step()
+        return evaluate(self.model, self.image, self.steps)
+
     def loss(self) -> float:
         """The rounded model's estimated bpp + lam * 255^2 * MSE of its 8-bit samples."""
         report = evaluate(self.model, self.image)
@@ -529,24 +536,6 @@ class Fitting:
 
 
 Reporter = Callable[[FitReport], None]
-
-
-def fit(
-    model: OverfitModel,
-    image: torch.Tensor,
-    lam: float,
-    steps: int,
-    options: FitOptions = FitOptions(),
-    *,
-    seed: int = 0,
-    on_report: Reporter = lambda report: None,
-    report_every: int = 100,
-) -> FitReport:
-    """Fit ``model`` to ``image`` (channels x H x W in [0, 1]) for ``steps`` steps (see
-    Fitting), calling ``on_report`` every ``report_every`` steps. Returns the final rounded
-    model's report."""
-    _advance(Fitting(model, image, lam, steps, options, seed), steps, 0, on_report, report_every)
-    return evaluate(model, image, steps)
 
 
 def fit_best_start(
