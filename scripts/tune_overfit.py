@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nccli.codecs.image.learned import is_grey
 from nccli.codecs.image.overfit import model_shape, quality_lambda, quality_latent_step
 from nccli.media.image import read_image
 from nccli.models.heap import reused_heap
@@ -92,7 +93,7 @@ def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
     quantized model, loss)."""
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
-    grey = bool((image == image[:1]).all())
+    grey = is_grey(image.permute(1, 2, 0).numpy())
     if grey:
         image = image[:1]
     lam = quality_lambda(fit.quality)

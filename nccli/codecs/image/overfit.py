@@ -137,8 +137,7 @@ class OverfitCodec(Codec):
         total = steps + (starts - 1) * TRIAL_STEPS
         with reused_heap():  # each step frees and allocates the same large tensors again
             model = overfit.fit_best_start(
-                [candidate.to(device) for candidate in models], image, lam, steps,
-                TRIAL_STEPS if starts > 1 else steps,
+                [candidate.to(device) for candidate in models], image, lam, steps, TRIAL_STEPS,
                 seed=params["seed"],
                 report_every=max(1, total // REPORTS),
                 on_report=lambda r: report(

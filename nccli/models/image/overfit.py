@@ -469,9 +469,9 @@ class FitOptions:
 
 
 class Fitting:
-    """A fit of ``model`` to ``image`` (channels x H x W in [0, 1]) in progress: ``steps``
-    steps minimising bpp + lam * 255^2 * MSE with ``model``,
-    its optimiser, its learning-rate schedule and its noise, the steps taken so far.
+    """A fit in progress of ``model`` to ``image`` (channels x H x W in [0, 1]), ``steps``
+    steps minimising bpp + lam * 255^2 * MSE: the model, its optimiser, learning-rate
+    schedule and noise generator, and the steps taken so far.
 
     Latents move twenty times faster than the networks (or they stay near zero in a short
     fit), both learning rates decaying to zero along a cosine. Deterministic for a seed on
@@ -550,10 +550,11 @@ def fit_best_start(
     on_report: Reporter = lambda report: None,
     report_every: int = 100,
 ) -> OverfitModel:
-    """Run the first ``trial_steps`` of a ``steps``-step fit from each of ``models`` (their
-    networks drawn from different seeds; the i-th fit's noise from ``seed`` + i), then finish
-    the fit whose rounded model has the lowest loss; returns its model. Reports count the
-    steps of all fits: (len(models) - 1) * trial_steps + steps in all."""
+    """Run the first ``trial_steps`` (at most ``steps``) of a ``steps``-step fit from each of
+    ``models`` (their networks drawn from different seeds; the i-th fit's noise from ``seed``
+    + i), then finish the fit whose rounded model has the lowest loss; returns its model.
+    Reports count the steps of all fits: (len(models) - 1) * trial_steps + steps in all."""
+    trial_steps = min(trial_steps, steps)
     fittings = [
         Fitting(model, image, lam, steps, options, seed + i) for i, model in enumerate(models)
     ]
