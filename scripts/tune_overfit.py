@@ -1,7 +1,8 @@
 """nc-overfit fitting choices compared on crops: the measurements behind its settings.
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
-        [--synthesis-hiddens 24 16] [--adam-beta2s 0.999 0.95] [--seeds 0 1] [--jobs 2]
+        [--synthesis-hiddens 24 16] [--adam-beta2s 0.999 0.95] [--grid-fittings 0 1]
+        [--seeds 0 1] [--jobs 2]
         [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
@@ -10,8 +11,9 @@ quantizes its networks as the encoder does, and prints each fit's real bpp (late
 their coded sizes), PSNR and loss (total bpp + lambda * 255^2 * MSE of the quantized model, as
 encoding weighs them; lower is better), then each setting's summed loss per quality. A setting
 is one value of each of DEFAULTS (latent step, network widths, learning rates, noise share,
-Adam's decay rates); every combination of the values given is run. Until 2026-11-23 the loss
-held the latents' bits only and the PSNR before the networks were quantized.
+Adam's decay rates, fitting the networks on their coding grids); every combination of the
+values given is run. Until 2026-11-23 the loss held the latents' bits only and the PSNR
+before the networks were quantized.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ import numpy as np
 import torch
 
 from nccli.codecs.image.learned import is_grey
-from nccli.codecs.image.overfit import model_shape, quality_lambda, quality_latent_step
+from nccli.codecs.image.overfit import (
+    fit_options,
+    model_shape,
+    quality_lambda,
+    quality_latent_step,
+)
 from nccli.media.image import read_image
 from nccli.models.heap import reused_heap
 from nccli.models.image import overfit, overfit_coding
@@ -36,8 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The settings under test and their defaults: the model's latent step and network widths,
-#: FitOptions' learning rates and noise share, Adam's two decay rates (None: the encoder's choice
-#: for the quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
+#: FitOptions' learning rates and noise share, Adam's two decay rates, whether the rounding
+#: steps fit the networks on their coding grids (1) or not (0) (None: the encoder's choice for
+#: the quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
 #: values to compare.
 DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
@@ -49,6 +57,7 @@ DEFAULTS: dict[str, float | None] = {
     },
     "adam_beta1": overfit.ADAM_BETAS[0],
     "adam_beta2": overfit.ADAM_BETAS[1],
+    "grid_fitting": None,
 }
 
 #: The settings that are network widths (OverfitShape's fields).
@@ -100,12 +109,17 @@ def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
     options = dict(fit.setting)
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
+    grid_fitting = options.pop("grid_fitting")
+    if grid_fitting is None:
+        network_grids = fit_options(fit.steps).network_grids
+    else:
+        network_grids = overfit_coding.rounding_grids if grid_fitting else None
     shape = model_shape(*fit.crop, grey)
     widths = {name: int(options.pop(name) or getattr(shape, name)) for name in WIDTHS}
     shape = dataclasses.replace(shape, **widths)
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
-        settings = overfit.FitOptions(betas=betas, **options)
+        settings = overfit.FitOptions(betas=betas, network_grids=network_grids, **options)
         overfit.Fitting(model, image, lam, fit.steps, settings, seed=fit.seed).finish()
         steps = overfit_coding.choose_steps(model, image, lam)
     psnr = overfit.evaluate(model, image).psnr

@@ -131,6 +131,42 @@ def test_the_best_start_is_finished_as_if_it_had_been_fitted_alone(crop):
     assert reported == list(range(5, 2 * trial + steps + 1, 5))  # the trials' steps counted
 
 
+def test_networks_on_grids_read_rounded_and_learn_straight_through():
+    model = OverfitModel(8, 8, seed=2)
+    parameters = list(model.parameters())
+    exponents = (4, 3, 6, 5)
+    overfit.put_networks_on_grids(model, exponents)
+    first = model.arm[0]
+    assert torch.equal(first.weight * 16, torch.round(first.weight * 16))
+    assert not torch.equal(first.weight, first.parametrizations.weight.original)
+    first.weight.sum().backward()
+    assert torch.equal(first.parametrizations.weight.original.grad, torch.ones(16, CONTEXT_SIZE))
+    overfit.release_networks(model)
+    assert list(model.parameters()) == parameters  # the same tensors, still optimised
+    for group, exponent in zip(overfit.GROUPS, exponents, strict=True):
+        for parameter in overfit.group_tensors(model, group):
+            scaled = parameter.detach() * 2.0**exponent
+            assert torch.equal(scaled, torch.round(scaled)), group
+
+
+def test_a_fit_runs_its_rounding_steps_on_the_chosen_network_grids(crop):
+    lam, steps, exponents = 0.01, 40, (5, 4, 6, 7)
+    calls = []
+
+    def grids(model: OverfitModel, image: torch.Tensor, weight: float) -> tuple[int, ...]:
+        calls.append((fitting.taken, image is crop, weight))
+        return exponents
+
+    options = overfit.FitOptions(network_grids=grids)
+    fitting = Fitting(OverfitModel(64, 64), crop, lam, steps, options)
+    fitting.finish()
+    assert calls == [(math.ceil(fitting.noisy_steps), True, lam)]  # once, as rounding begins
+    for group, exponent in zip(overfit.GROUPS, exponents, strict=True):
+        for parameter in overfit.group_tensors(fitting.model, group):
+            scaled = parameter.detach() * 2.0**exponent
+            assert torch.equal(scaled, torch.round(scaled)), group
+
+
 @pytest.mark.parametrize(("height", "width"), [(5, 7), (1, 1), (70, 33)])
 def test_any_size_and_a_flat_image_stay_finite(height, width):
     grey = torch.full((3, height, width), 0.4)

@@ -29,12 +29,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import parametrize
 
 from nccli.entropy.laplace import LOG_SCALE_HIGH, LOG_SCALE_LOW
 
@@ -52,6 +53,8 @@ ONE_HOT = len(NEIGHBOURS) + len(PARENTS)
 CONTEXT_SIZE = ONE_HOT + len(PASSES)
 #: Latents are clipped to this magnitude (the entropy coder's alphabet is bounded).
 LATENT_LIMIT = 64
+#: The networks' parameter groups, each put on its own grid of 2**-exponent when coded.
+GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
 #: Negative slope of the synthesis' leaky ReLUs. A plain ReLU (slope 0, nc-overfit versions 1
 #: and 2) lost up to 18 of its 24 second-layer units for good in the first 50 steps of a fit.
 SYNTHESIS_SLOPE = 0.01
@@ -325,6 +328,42 @@ def _synthesis(grids: int, hidden: int, slope: float, channels: int) -> nn.Seque
     )  # fmt: skip
 
 
+def group_tensors(model: OverfitModel, group: str) -> list[nn.Parameter]:
+    """The parameters of a group (GROUPS), in a fixed order."""
+    network, kind = group.split(".")
+    return [p for name, p in getattr(model, network).named_parameters() if name.endswith(kind)]
+
+
+class _OnGrid(nn.Module):
+    """A parametrization: the tensor rounded to multiples of 2**-exponent, straight-through."""
+
+    def __init__(self, exponent: int) -> None:
+        super().__init__()
+        self.scale = 2.0**exponent
+
+    def forward(self, tensor: torch.Tensor) -> torch.Tensor:
+        return rounded(tensor * self.scale) / self.scale
+
+
+def put_networks_on_grids(model: OverfitModel, exponents: Sequence[int]) -> None:
+    """Until release_networks, the networks' parameters read as rounded to their group's
+    grid of 2**-exponent (GROUPS order); gradients pass straight through to the parameters."""
+    for group, exponent in zip(GROUPS, exponents, strict=True):
+        network, kind = group.split(".")
+        for module in getattr(model, network).modules():
+            if isinstance(getattr(module, kind, None), nn.Parameter):
+                parametrize.register_parametrization(module, kind, _OnGrid(exponent))
+
+
+def release_networks(model: OverfitModel) -> None:
+    """End put_networks_on_grids: each parameter keeps its rounded value."""
+    for network in (model.arm, model.synthesis):
+        for module in network.modules():
+            for kind in ("weight", "bias"):
+                if parametrize.is_parametrized(module, kind):
+                    parametrize.remove_parametrizations(module, kind, leave_parametrized=True)
+
+
 def with_coarser(
     latents: list[torch.Tensor],
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -457,15 +496,23 @@ def rounding_share(steps: int) -> float:
     return min(high, max(low, ROUNDING_STEPS / max(steps, 1)))
 
 
+#: Chooses the grids (an exponent per GROUPS entry) the networks are fitted on in a fit's
+#: rounding steps, given the model, the image and lambda.
+NetworkGrids = Callable[["OverfitModel", torch.Tensor, float], Sequence[int]]
+
+
 @dataclass(frozen=True)
 class FitOptions:
     """How a fit runs: the share of its steps with noisy latents (None: rounding_share's
-    complement), the networks' and the latents' learning rates, Adam's decay rates."""
+    complement), the networks' and the latents' learning rates, Adam's decay rates, and
+    what chooses the grids the networks are fitted on in the rounding steps (None: they
+    stay unquantized)."""
 
     noise_share: float | None = None
     learning_rate: float = 2e-2
     latent_learning_rate: float = 0.4
     betas: tuple[float, float] = ADAM_BETAS
+    network_grids: NetworkGrids | None = None
 
 
 class Fitting:
@@ -474,8 +521,10 @@ class Fitting:
     schedule and noise generator, and the steps taken so far.
 
     Latents move twenty times faster than the networks (or they stay near zero in a short
-    fit), both learning rates decaying to zero along a cosine. Deterministic for a seed on
-    one device.
+    fit), both learning rates decaying to zero along a cosine. With options.network_grids,
+    the rounding steps run the networks on the grids it chooses when they begin
+    (straight-through), and the fit ends with the networks on those grids. Deterministic
+    for a seed on one device.
     """
 
     def __init__(
@@ -488,6 +537,7 @@ class Fitting:
         seed: int = 0,
     ) -> None:
         self.model, self.image, self.lam, self.steps = model, image, lam, steps
+        self.network_grids, self.on_grids = options.network_grids, False
         share = options.noise_share
         self.noisy_steps = steps * (1 - rounding_share(steps) if share is None else share)
         self.pixels = image.shape[-2] * image.shape[-1]
@@ -510,11 +560,16 @@ class Fitting:
         self.taken = 0
 
     def step(self) -> None:
-        """One step: noisy latents for the first noisy_steps, then straight-through rounding."""
+        """One step: noisy latents for the first noisy_steps, then straight-through rounding
+        (of the networks too, with network_grids)."""
         if self.taken < self.noisy_steps:
             quantize = functools.partial(with_noise, generator=self.generator)
         else:
             quantize = rounded
+            if self.network_grids is not None and not self.on_grids:
+                grids = self.network_grids(self.model, self.image, self.lam)
+                put_networks_on_grids(self.model, grids)
+                self.on_grids = True
         decoded, bits = self.model(quantize)
         loss = bits / self.pixels + self.lam * 255**2 * F.mse_loss(decoded, self.image)
         self.optimizer.zero_grad(set_to_none=True)
@@ -522,6 +577,8 @@ class Fitting:
         self.optimizer.step()
         self.schedule.step()
         self.taken += 1
+        if self.on_grids and self.taken == self.steps:
+            release_networks(self.model)
 
     def finish(self) -> FitReport:
         """Take the remaining steps; returns the final rounded model's report."""

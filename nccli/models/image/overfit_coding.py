@@ -34,11 +34,13 @@ from nccli.entropy.laplace import (
 from nccli.errors import InvalidInputError
 from nccli.models.exact import ACTIVATION_BITS, ExactSequential
 from nccli.models.image.overfit import (
+    GROUPS,
     LATENT_LIMIT,
     PASSES,
     OverfitModel,
     full_contexts,
     grid_bits,
+    group_tensors,
     padded_context_columns,
     pass_contexts,
     pass_input_layer,
@@ -57,8 +59,6 @@ ARM_ACTIVATION_BITS = {1: ACTIVATION_BITS, 2: ACTIVATION_BITS, 3: 6}
 #: When this share of the coarser grid is zero, many contexts are all zero: the decoder looks
 #: for them and runs the ARM once for all of them.
 SPARSE_PARENTS = 0.5
-#: Parameter groups, each with its own quantization step, in bitstream order.
-GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
 #: Quantization steps are 2**-exponent with an exponent in this range.
 EXPONENTS = range(0, 17)
 #: The exponents an encoder tries.
@@ -74,12 +74,6 @@ class ParameterSteps:
     def __post_init__(self) -> None:
         if len(self.exponents) != len(GROUPS) or any(e not in EXPONENTS for e in self.exponents):
             raise InvalidInputError(f"parameter exponents {self.exponents!r} are invalid")
-
-
-def group_tensors(model: OverfitModel, group: str) -> list[nn.Parameter]:
-    """The parameters of a group, in a fixed order."""
-    network, kind = group.split(".")
-    return [p for name, p in getattr(model, network).named_parameters() if name.endswith(kind)]
 
 
 @torch.no_grad()
@@ -118,6 +112,20 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
     steps = ParameterSteps(tuple(exponents))
     quantize_originals(steps)
     return steps
+
+
+@torch.no_grad()
+def rounding_grids(model: OverfitModel, image: torch.Tensor, lam: float) -> tuple[int, ...]:
+    """The grids a fit's rounding steps run the networks on (FitOptions.network_grids): each
+    group's one step coarser than choose_steps picks for the model as it stands (left as
+    it is). Fitted on it, the networks cost fewer bits for the same error
+    (docs/notes/nc-overfit.md)."""
+    networks = [*model.arm.parameters(), *model.synthesis.parameters()]
+    kept = [p.clone() for p in networks]
+    chosen = choose_steps(model, image, lam).exponents
+    for parameter, value in zip(networks, kept, strict=True):
+        parameter.copy_(value)
+    return tuple(max(min(EXPONENTS), exponent - 1) for exponent in chosen)
 
 
 def encode_parameters(model: OverfitModel, steps: ParameterSteps) -> bytes:
