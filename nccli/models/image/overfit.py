@@ -19,7 +19,8 @@ The synthesis runs channels-last too (the fast layout for few channels on CPU).
 
 Fitting minimises rate + lambda * 255^2 * MSE over the latents and both networks: first with
 additive uniform noise in place of quantization, then with straight-through rounding (the
-published methods' two phases). Latents move by Adam with an epsilon near the size of their
+published methods' two phases), where the networks may run on the grids they will be coded
+on too (FitOptions.network_grids). Latents move by Adam with an epsilon near the size of their
 gradients, so a latent the loss barely cares about stays put instead of drifting a whole
 learning-rate step each iteration (which fills the finest grids with costly noise).
 """
@@ -53,7 +54,8 @@ ONE_HOT = len(NEIGHBOURS) + len(PARENTS)
 CONTEXT_SIZE = ONE_HOT + len(PASSES)
 #: Latents are clipped to this magnitude (the entropy coder's alphabet is bounded).
 LATENT_LIMIT = 64
-#: The networks' parameter groups, each put on its own grid of 2**-exponent when coded.
+#: The networks' parameter groups in bitstream order, each put on its own grid of 2**-exponent
+#: when coded.
 GROUPS = ("arm.weight", "arm.bias", "synthesis.weight", "synthesis.bias")
 #: Negative slope of the synthesis' leaky ReLUs. A plain ReLU (slope 0, nc-overfit versions 1
 #: and 2) lost up to 18 of its 24 second-layer units for good in the first 50 steps of a fit.
