@@ -13,11 +13,12 @@ BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other co
 bpp, PSNR and encode/decode seconds per setting.
 
 Every nc-overfit encode is written to OUT/NAME.encodes.json as soon as it is measured, and
-reused by a later run with the same encoder (a digest of the sources that make the
-bitstream), photo, effort, quality, device and thread count: an interrupted run, or one
-stopped after --encodes-only (no anchors, no report), resumes where it was. --encoded-on
-DEVICE reports the encodes stored for another device (say cuda:0, from a run on a lent GPU
-machine; docs/device.md) and encodes nothing: the anchors run here.
+reused by a later run with the same encoder (a digest of the code of the sources that
+make the bitstream: their comments and docstrings may change), photo, effort, quality,
+device and thread count: an interrupted run, or one stopped after --encodes-only (no
+anchors, no report), resumes where it was. --encoded-on DEVICE reports the encodes stored
+for another device (say cuda:0, from a run on a lent GPU machine; docs/device.md) and
+encodes nothing: the anchors run here.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import io
 import json
 import os
 import sys
 import time
+import tokenize
 from dataclasses import asdict
 from pathlib import Path
 
@@ -53,15 +56,40 @@ METRICS = {"psnr": "PSNR-RGB", "ms_ssim": "MS-SSIM"}
 ENCODER_SOURCES = ("nccli/codecs/image/overfit.py", "nccli/models", "nccli/entropy")
 
 
+#: Tokens after which a lone string is a docstring (a statement of its own).
+STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
+
+
+def code_tokens(source: bytes) -> list[str]:
+    """The tokens of a Python source that make its code: comments, docstrings (strings
+    standing as statements), blank lines and the width of indentation left out."""
+    tokens = tokenize.tokenize(io.BytesIO(source).readline)
+    tokens = [t for t in tokens if t.type not in (tokenize.COMMENT, tokenize.NL)]
+    docstrings = {
+        i
+        for i in range(1, len(tokens) - 1)
+        if tokens[i].type == tokenize.STRING
+        and tokens[i - 1].type in STATEMENT_START
+        and tokens[i + 1].type == tokenize.NEWLINE
+    }
+    dropped = docstrings | {i + 1 for i in docstrings}  # with the line's end
+    return [
+        "INDENT" if token.type == tokenize.INDENT else token.string
+        for i, token in enumerate(tokens)
+        if i not in dropped
+    ]
+
+
 @functools.cache
 def encoder_digest() -> str:
-    """A digest of ENCODER_SOURCES' Python files (read once per run)."""
+    """A digest of the code of ENCODER_SOURCES' Python files (read once per run): editing a
+    comment or a docstring keeps it, so stored encodes stay in use."""
     digest = hashlib.sha256()
     for source in ENCODER_SOURCES:
         path = ROOT / source
         for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
             digest.update(file.relative_to(ROOT).as_posix().encode() + b"\0")
-            digest.update(file.read_bytes())
+            digest.update("\0".join(code_tokens(file.read_bytes())).encode() + b"\0\0")
     return digest.hexdigest()[:16]
 
 

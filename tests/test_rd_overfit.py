@@ -1,7 +1,9 @@
-"""scripts/rd_overfit.py: encodes made on one machine (a lent GPU) reported on another."""
+"""scripts/rd_overfit.py: encodes made on one machine (a lent GPU) reported on another, and
+kept while the encoder's code is unchanged."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -64,3 +66,45 @@ def test_what_was_not_encoded_there_is_refused(stored, args, message):
     photos, out, _ = stored
     run = rd_overfit(photos, out, *args)
     assert run.returncode != 0 and message in run.stderr
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("rd_overfit", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+CODE = '''"""Module."""
+import x
+
+
+def f(a):
+    """Doc."""
+    # note
+    return g(a, 1)  # one
+'''
+SAME_CODE = [
+    '''"""Edited."""
+import x
+
+def f(a):
+  """Two
+  lines."""
+  return g(a,
+    1)
+''',
+    "import x\ndef f(a):\n    return g(a, 1)\n",
+]
+OTHER_CODE = [
+    "import x\ndef f(a):\n    return g(a, 2)\n",
+    "import x\ndef f(a):\n    return g(a, '1')\n",
+    "import x\ndef f(a):\n    'Doc.'.strip()\n    return g(a, 1)\n",  # a string in code
+]
+
+
+def test_the_encoder_digest_sees_code_not_comments_or_docstrings():
+    code_tokens = load_script().code_tokens
+    tokens = code_tokens(CODE.encode())
+    assert all(code_tokens(source.encode()) == tokens for source in SAME_CODE)
+    assert all(code_tokens(source.encode()) != tokens for source in OTHER_CODE)
