@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 PHOTO = FIXTURES / "photos" / "cups.png"
 #: Devices to encode on in cross-device tests: the CPU run checks the test itself here.
 DEVICES = ("cpu", pytest.param("cuda", marks=pytest.mark.cuda))
@@ -110,3 +112,11 @@ def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed
     base = np.stack([np.sin(x / 7.0 + c) + np.cos(y / 5.0 - c) for c in range(channels)], axis=-1)
     noise = rng.normal(0, 0.01, size=base.shape)
     return np.clip((base + 2) / 4 + noise, 0, 1).__mul__(top).round().astype(dtype)
+
+
+def load_script(name: str):
+    """scripts/NAME.py loaded as a module, to test its functions."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

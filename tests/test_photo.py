@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli, synthetic
+from conftest import load_script, run_cli, synthetic
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -171,9 +170,7 @@ def test_the_training_pass_traces_as_one_graph_for_torch_compile(tmp_path):
 
 
 def test_training_turns_the_asked_share_of_patches_grey():
-    spec = importlib.util.spec_from_file_location("train_image", ROOT / "scripts/train_image.py")
-    train_image = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train_image)
+    train_image = load_script("train_image")
     images = [torch.from_numpy(synthetic(80, 96, 3, seed=i)).permute(2, 0, 1) for i in range(3)]
 
     def grey_patches(share: float) -> int:

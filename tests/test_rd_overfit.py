@@ -3,13 +3,13 @@ kept while the encoder's code is unchanged."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,13 +68,6 @@ def test_what_was_not_encoded_there_is_refused(stored, args, message):
     assert run.returncode != 0 and message in run.stderr
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("rd_overfit", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 CODE = '''"""Module."""
 import x
 
@@ -104,7 +97,7 @@ OTHER_CODE = [
 
 
 def test_the_encoder_digest_sees_code_not_comments_or_docstrings():
-    code_tokens = load_script().code_tokens
+    code_tokens = load_script("rd_overfit").code_tokens
     tokens = code_tokens(CODE.encode())
     assert all(code_tokens(source.encode()) == tokens for source in SAME_CODE)
     assert all(code_tokens(source.encode()) != tokens for source in OTHER_CODE)
