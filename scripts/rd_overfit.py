@@ -9,8 +9,9 @@ each effort and quality, timing every encode and decode on this machine's device
 there is one, else the CPU; --device as for nccli), and runs nc-photo, JPEG, WebP, AVIF and
 JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All rates are
 real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: overfit-rd):
-BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, mean
-bpp, PSNR and encode/decode seconds per setting.
+BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, the
+same on each photo alone (PSNR-RGB: where one photo departs from the means), mean bpp, PSNR
+and encode/decode seconds per setting.
 
 Every nc-overfit encode is written to OUT/NAME.encodes.json as soon as it is measured, and
 reused by a later run with the same encoder (a digest of the code of the sources that
@@ -40,7 +41,7 @@ import torch
 from nccli import api
 from nccli.codecs.base import get_codec
 from nccli.codecs.device import ENVIRONMENT, select, torch_device
-from nccli.evaluation.bd import bd_cells, bd_rates
+from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
@@ -160,7 +161,11 @@ def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
 
 
 def markdown(
-    summaries: list[Summary], bd: dict[str, list], times: dict[str, list[float]], cache: EncodeCache
+    summaries: list[Summary],
+    bd: dict[str, list[BDEntry]],
+    photo_bd: dict[str, dict[str, list[BDEntry]]],
+    times: dict[str, list[float]],
+    cache: EncodeCache,
 ) -> str:
     command = " ".join(["python scripts/rd_overfit.py", *sys.argv[1:]])
     lines = [
@@ -181,6 +186,16 @@ def markdown(
         for codec in sorted({e.codec for e in entries if e.codec.startswith(CODEC)}):
             cells = bd_cells(entries, codec, METRICS)
             lines.append(f"| {codec.split()[-1]} | {anchor} | " + " | ".join(cells) + " |")
+    efforts = sorted({s.codec for s in summaries if s.codec.startswith(CODEC)})
+    lines += ["", "## BD-rate of nc-overfit per photo (PSNR-RGB)", ""]
+    lines += ["| photo | effort | " + " | ".join(photo_bd) + " |"]
+    lines += ["|---|---|" + "---:|" * len(photo_bd)]
+    for photo in next(iter(photo_bd.values())):
+        for codec in efforts:
+            cells = [
+                bd_cells(by_photo[photo], codec, ["psnr"])[0] for by_photo in photo_bd.values()
+            ]
+            lines.append(f"| {photo} | {codec.split()[-1]} | " + " | ".join(cells) + " |")
     lines += ["", "## Means per setting", ""]
     lines += ["| setting | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |"]
     lines += ["|---|---:|---:|---:|---:|---:|"]
@@ -244,6 +259,8 @@ def main() -> None:
     rows += anchors
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in OTHERS}
+    efforts = {row.codec for row in rows if row.codec.startswith(CODEC)}
+    photo_bd = {anchor: per_input_bd_rates(rows, efforts, anchor) for anchor in OTHERS}
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "photos": [p.name for p in photos],
@@ -253,9 +270,13 @@ def main() -> None:
         "seconds": times,
         "summary": [asdict(s) for s in summaries],
         "bd_rates": {anchor: [asdict(e) for e in entries] for anchor, entries in bd.items()},
+        "bd_rates_per_photo": {
+            anchor: {photo: [asdict(e) for e in entries] for photo, entries in by_photo.items()}
+            for anchor, by_photo in photo_bd.items()
+        },
     }
     (args.out / f"{args.stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, times, cache))
+    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, photo_bd, times, cache))
     print((args.out / f"{args.stem}.md").read_text())
 
 

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates
+from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.plot import plot_rd
-from nccli.evaluation.runner import Row, run_all
+from nccli.evaluation.runner import run_all
 from nccli.evaluation.sweep import codec_tasks
 from nccli.zoo import embedded
 
@@ -59,15 +59,6 @@ def beats_at_every_point(summaries: list[Summary], anchor: str) -> list[dict]:
         other = float(np.interp(np.log(rate), np.log(anchor_rates), anchor_psnrs))
         rows.append({"bpp": rate, "psnr": psnr, "anchor_psnr": other, "better": bool(psnr > other)})
     return rows
-
-
-def per_photo_bd(rows: list[Row], anchor: str) -> dict[str, list[BDEntry]]:
-    """nc-photo's BD-rates against an anchor on each photo alone (by file stem)."""
-    ours = [row for row in rows if row.codec in (CODEC, anchor)]
-    return {
-        Path(photo).stem: bd_rates(summarize([row for row in ours if row.input == photo]), anchor)
-        for photo in sorted({row.input for row in ours})
-    }
 
 
 def exact_path_cost(photos: list[Path]) -> list[dict]:
@@ -168,7 +159,7 @@ def main() -> None:
         raise SystemExit(f"{len(failed)} encodings failed, first: {failed[0].error}")
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in ANCHORS}
-    photo_bd = per_photo_bd(rows, "webp")
+    photo_bd = per_input_bd_rates(rows, [CODEC], "webp")
     points = beats_at_every_point(summaries, "webp")
     exact = exact_path_cost(photos)
     args.out.mkdir(parents=True, exist_ok=True)

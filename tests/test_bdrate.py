@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from scipy.interpolate import PchipInterpolator
 
+from nccli.evaluation.bd import per_input_bd_rates
+from nccli.evaluation.runner import Row
 from nccli.metrics.bdrate import bd_metric, bd_rate, pchip_integral
 
 ANCHOR_RATE = [100.0, 200.0, 400.0, 800.0]
@@ -99,3 +101,24 @@ def test_repeated_quality_keeps_the_cheapest_point():
     psnr = [30, 30, 33, 35]
     result = bd_rate(rate, psnr, [r * 0.5 for r in rate], psnr)
     assert result.value == pytest.approx(-50.0)
+
+
+def test_per_input_bd_rates_take_each_photo_alone():
+    """On photo a the test codec spends 80 % of the anchor's rate, on photo b the same."""
+    shares = {("a", "test"): 0.8, ("a", "other"): 0.5}
+    rows = [
+        Row(f"/photos/{photo}.png", codec, request={"q": q}, bpp=rate / 1000, psnr=quality)
+        for photo in ("a", "b")
+        for codec in ("test", "anchor", "other")
+        for q, (rate, quality) in enumerate(zip(ANCHOR_RATE, ANCHOR_PSNR, strict=True))
+    ]
+    for row in rows:
+        row.bpp *= shares.get((row.input[8], row.codec), 1.0)
+    by_photo = per_input_bd_rates(rows, ["test"], "anchor")
+    assert list(by_photo) == ["a", "b"]
+    psnr = {
+        photo: [(e.codec, e.bd_rate) for e in entries if e.metric == "psnr"]
+        for photo, entries in by_photo.items()
+    }
+    assert psnr["a"] == [("test", pytest.approx(-20.0, abs=1e-9))]  # "other" not asked for
+    assert psnr["b"] == [("test", pytest.approx(0.0, abs=1e-9))]

@@ -51,7 +51,11 @@ def test_encodes_made_elsewhere_are_reported_without_encoding_again(stored):
     (row,) = [r for r in report["results"] if r["codec"] == "nc-overfit 10"]
     assert (row["bytes"], row["psnr"]) == (entry["bytes"], entry["psnr"])
     assert {r["codec"] for r in report["results"]} >= {"webp", "avif", "nc-photo"}
-    assert "cuda:0, 16 threads" in (out / "overfit-rd.md").read_text()
+    markdown = (out / "overfit-rd.md").read_text()
+    assert "cuda:0, 16 threads" in markdown
+    (cups,) = [line for line in markdown.splitlines() if line.startswith("| cups | 10 |")]
+    assert cups.count("needs two rate points per codec") == 5  # one quality: no curve
+    assert set(report["bd_rates_per_photo"]) == {"nc-photo", "webp", "jpeg", "avif", "jpeg2000"}
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
-from nccli.evaluation.gates import Summary
+from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.measures import Measures, measures_of
+from nccli.evaluation.runner import Row
 from nccli.metrics.bdrate import bd_rate
 
 
@@ -55,6 +57,18 @@ def bd_rates(summaries: list[Summary], anchor: str) -> list[BDEntry]:
         for metric in measures.shown(s.means for s in summaries):
             entries.append(_entry(codec, anchor, metric, measures, curves[anchor], points))
     return entries
+
+
+def per_input_bd_rates(
+    rows: list[Row], codecs: Iterable[str], anchor: str
+) -> dict[str, list[BDEntry]]:
+    """bd_rates of ``codecs`` against the anchor on each input alone, by file stem: where one
+    photo departs from the means."""
+    kept = [row for row in rows if row.codec in {*codecs, anchor}]
+    return {
+        Path(name).stem: bd_rates(summarize([row for row in kept if row.input == name]), anchor)
+        for name in sorted({row.input for row in kept})
+    }
 
 
 def _curves(summaries: list[Summary], rate: str) -> dict[str, list[dict[str, float | None]]]:
