@@ -195,6 +195,18 @@ def test_parameters_round_trip_exactly(small):
             assert torch.equal(parameter, dict(other.named_parameters())[name]), name
 
 
+def test_rounding_grids_coarsen_the_weights_only_and_leave_the_model_alone(small):
+    image = torch.from_numpy(small).permute(2, 0, 1).float() / 255
+    model = OverfitModel(48, 64)
+    Fitting(model, image, lam=0.004, steps=40).finish()
+    before = {name: p.clone() for name, p in model.named_parameters()}
+    grids = overfit_coding.rounding_grids(model, image, 0.004)
+    for name, parameter in model.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+    chosen = overfit_coding.choose_steps(model, image, 0.004).exponents
+    assert grids == (chosen[0] - 1, chosen[1], chosen[2] - 1, chosen[3])  # GROUPS order
+
+
 def test_the_laplace_table_is_the_same_everywhere():
     table = laplace_table()
     assert table.counts.shape[0] == SCALES * MEAN_STEPS

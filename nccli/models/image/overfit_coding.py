@@ -116,16 +116,21 @@ def choose_steps(model: OverfitModel, image: torch.Tensor, lam: float) -> Parame
 
 @torch.no_grad()
 def rounding_grids(model: OverfitModel, image: torch.Tensor, lam: float) -> tuple[int, ...]:
-    """The grids a fit's rounding steps run the networks on (FitOptions.network_grids): each
-    group's one step coarser than choose_steps picks for the model as it stands (left as
-    it is). Fitted on it, the networks cost fewer bits for the same error
-    (docs/notes/nc-overfit.md)."""
+    """The grids a fit's rounding steps run the networks on (FitOptions.network_grids): what
+    choose_steps picks for the model as it stands (left as it is), the weights' one step
+    coarser. Fitted on them, the networks cost fewer bits for the same error. The biases,
+    a few dozen values, stay where they were chosen: a coarser step would save a few dozen
+    bits, and the synthesis' last bias moves every pixel by its rounding error (one photo
+    lost 3.5 dB on entering the grids, docs/notes/nc-overfit.md)."""
     networks = [*model.arm.parameters(), *model.synthesis.parameters()]
     kept = [p.clone() for p in networks]
     chosen = choose_steps(model, image, lam).exponents
     for parameter, value in zip(networks, kept, strict=True):
         parameter.copy_(value)
-    return tuple(max(min(EXPONENTS), exponent - 1) for exponent in chosen)
+    return tuple(
+        max(min(EXPONENTS), exponent - 1) if group.endswith("weight") else exponent
+        for group, exponent in zip(GROUPS, chosen, strict=True)
+    )
 
 
 def encode_parameters(model: OverfitModel, steps: ParameterSteps) -> bytes:
