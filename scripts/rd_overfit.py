@@ -2,7 +2,7 @@
 
     python scripts/rd_overfit.py [--photos data/photos/validation] [--limit N]
         [--efforts fast default] [--qualities 1 3 5 7] [--out docs/results] [--stem NAME]
-        [--encodes-only | --encoded-on DEVICE]
+        [--encodes-only | --encoded-on DEVICE] [--no-cache]
 
 Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
 each effort and quality, timing every encode and decode on this machine's device (CUDA when
@@ -12,6 +12,10 @@ real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: ov
 BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, the
 same on each photo alone (PSNR-RGB: where one photo departs from the means), mean bpp, PSNR
 and encode/decode seconds per setting.
+
+The anchors' results are kept in `nccli eval`'s result cache ($NCCLI_HOME/cache/eval, keyed
+by photo, codec version, weights and request), so that another report on the same photos
+(another effort, a new encoder) measures none of them again; --no-cache measures them anew.
 
 Every nc-overfit encode is written to OUT/NAME.encodes.json as soon as it is measured, and
 reused by a later run with the same encoder (a digest of the code of the sources that
@@ -42,6 +46,7 @@ from nccli import api
 from nccli.codecs.base import get_codec
 from nccli.codecs.device import ENVIRONMENT, select, torch_device
 from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
+from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
@@ -162,10 +167,12 @@ def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
 
 def markdown(
     summaries: list[Summary],
+    efforts: list[str],
     bd: dict[str, list[BDEntry]],
     photo_bd: dict[str, dict[str, list[BDEntry]]],
     times: dict[str, list[float]],
     cache: EncodeCache,
+    anchors: list[Row],
 ) -> str:
     command = " ".join(["python scripts/rd_overfit.py", *sys.argv[1:]])
     lines = [
@@ -175,7 +182,8 @@ def markdown(
         f"{get_codec('nc-overfit').version}, encoder {encoder_digest()},",
         f"{cache.device}, {cache.threads} threads):",
         f"{summaries[0].files} validation photos of",
-        "`scripts/data/photos.py` (768x512), real file sizes.",
+        "`scripts/data/photos.py` (768x512), real file sizes;",
+        f"{sum(row.cached for row in anchors)} of {len(anchors)} anchor results from the cache.",
         "",
         "## BD-rate of nc-overfit (negative: fewer bits at equal quality)",
         "",
@@ -186,7 +194,6 @@ def markdown(
         for codec in sorted({e.codec for e in entries if e.codec.startswith(CODEC)}):
             cells = bd_cells(entries, codec, METRICS)
             lines.append(f"| {codec.split()[-1]} | {anchor} | " + " | ".join(cells) + " |")
-    efforts = sorted({s.codec for s in summaries if s.codec.startswith(CODEC)})
     lines += ["", "## BD-rate of nc-overfit per photo (PSNR-RGB)", ""]
     lines += ["| photo | effort | " + " | ".join(photo_bd) + " |"]
     lines += ["|---|---|" + "---:|" * len(photo_bd)]
@@ -229,6 +236,9 @@ def main() -> None:
     done.add_argument(
         "--encoded-on", metavar="DEVICE", help="report the encodes stored for DEVICE, encode none"
     )
+    parser.add_argument(
+        "--no-cache", action="store_true", help="measure the anchors anew, not from the cache"
+    )
     args = parser.parse_args()
     path = args.out / f"{args.stem}.encodes.json"
     if args.encoded_on:
@@ -252,14 +262,15 @@ def main() -> None:
             times[rows[-1].setting] = [sum(s) / len(s) for s in zip(*spent, strict=True)]
     if args.encodes_only:
         return
-    anchors = run_all(codec_tasks(photos, list(OTHERS), {}, sweep=True))
+    results = None if args.no_cache else ResultCache(default_root())
+    anchors = run_all(codec_tasks(photos, list(OTHERS), {}, sweep=True), cache=results)
     failed = [row for row in anchors if row.error]
     if failed:
         raise SystemExit(f"{len(failed)} encodings failed, first: {failed[0].error}")
+    efforts = sorted({row.codec for row in rows})  # nc-overfit's rows, a codec per effort
     rows += anchors
     summaries = summarize(rows)
     bd = {anchor: bd_rates(summaries, anchor) for anchor in OTHERS}
-    efforts = {row.codec for row in rows if row.codec.startswith(CODEC)}
     photo_bd = {anchor: per_input_bd_rates(rows, efforts, anchor) for anchor in OTHERS}
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
@@ -276,7 +287,9 @@ def main() -> None:
         },
     }
     (args.out / f"{args.stem}.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / f"{args.stem}.md").write_text(markdown(summaries, bd, photo_bd, times, cache))
+    (args.out / f"{args.stem}.md").write_text(
+        markdown(summaries, efforts, bd, photo_bd, times, cache, anchors)
+    )
     print((args.out / f"{args.stem}.md").read_text())
 
 

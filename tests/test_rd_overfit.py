@@ -4,6 +4,7 @@ kept while the encoder's code is unchanged."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,10 @@ CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
 
 
 def rd_overfit(photos: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """The script's run; reports into one ``out`` share a result cache (out/home)."""
     command = [sys.executable, SCRIPT, "--photos", photos, "--out", out, "--efforts", "10"]
-    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=ROOT)
+    env = {**os.environ, "NCCLI_HOME": str(out / "home")}
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,22 @@ def test_encodes_made_elsewhere_are_reported_without_encoding_again(stored):
     (cups,) = [line for line in markdown.splitlines() if line.startswith("| cups | 10 |")]
     assert cups.count("needs two rate points per codec") == 5  # one quality: no curve
     assert set(report["bd_rates_per_photo"]) == {"nc-photo", "webp", "jpeg", "avif", "jpeg2000"}
+
+
+def test_a_second_report_takes_the_anchors_from_the_cache(stored):
+    photos, out, _ = stored
+    anchors, markdowns = [], []  # the first run may find the cache filled by the test above
+    for args in ([], [], ["--no-cache"]):
+        run = rd_overfit(photos, out, "--qualities", "4", "--encoded-on", "cuda:0", *args)
+        assert run.returncode == 0, run.stderr
+        report = json.loads((out / "overfit-rd.json").read_text())
+        anchors.append([r for r in report["results"] if r["codec"] != "nc-overfit 10"])
+        markdowns.append((out / "overfit-rd.md").read_text())
+    first, second, fresh = anchors
+    assert all(r["cached"] for r in second) and not any(r["cached"] for r in fresh)
+    assert [{**r, "cached": False} for r in first + second] == fresh + fresh
+    assert f"{len(fresh)} of {len(fresh)} anchor results from the cache" in markdowns[1]
+    assert f"0 of {len(fresh)} anchor results" in markdowns[2]
 
 
 @pytest.mark.parametrize(
