@@ -6,10 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import PIL.features
 import pytest
 from conftest import folder_with, report_of
 
 from nccli.codecs.base import get_codec
+from nccli.evaluation.cache import ResultCache
+from nccli.evaluation.runner import Task, run
 
 
 @pytest.fixture
@@ -60,6 +63,14 @@ def test_results_are_cached_per_file_codec_and_parameters(cli, photos):
     (photos / "cups.png").write_bytes((photos / "cups.png").read_bytes() + b"\x00")  # new hash
     changed = report_of(cli("eval", photos, "-c", "webp", "--qualities", "40", "--json", "-"))
     assert not changed["results"][0]["cached"]
+
+
+def test_a_pillow_codec_result_is_cached_per_library_version(photo_path, monkeypatch, tmp_path):
+    cache, task = ResultCache(tmp_path), Task(str(photo_path), "webp", (("quality", 40),))
+    assert [run(task, cache).cached for _ in range(2)] == [False, True]
+    version = PIL.features.version
+    monkeypatch.setattr(PIL.features, "version", lambda f: "0.1" if f == "webp" else version(f))
+    assert not run(task, cache).cached
 
 
 def test_parallel_jobs_give_the_same_results(cli, photos):

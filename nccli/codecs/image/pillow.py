@@ -29,6 +29,12 @@ class PillowCodec(Codec):
     #: Modes kept at 16 bits per sample; other 16-bit images are refused.
     sixteen_bit_modes: ClassVar[frozenset[str]] = frozenset()
 
+    def identity(self, params: dict[str, Any]) -> str:
+        """Pillow's version and that of the library it codes with: another libwebp (say) may
+        give other bytes for the same image."""
+        library = PIL.features.version(self.feature) if self.feature else None
+        return f"Pillow {PIL.__version__}, {self.feature} {library}"
+
     def unavailable_reason(self) -> str | None:
         if self.feature and not PIL.features.check(self.feature):
             return f"this Pillow build has no {self.pil_format} support"
