@@ -8,10 +8,14 @@ import io
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import soundfile
 from conftest import FIXTURES, folder_with, report_of
+
+from nccli.evaluation.cache import ResultCache
+from nccli.evaluation.runner import Task, run
 
 SPEECH = FIXTURES / "audio" / "speech.flac"
 SECONDS = soundfile.info(SPEECH).frames / 16000
@@ -21,6 +25,13 @@ AUDIO_METRICS = {"kbps", "si_sdr", "mel_distance", "stft_distance", "stoi", "pes
 @pytest.fixture
 def speech(tmp_path: Path) -> Path:
     return folder_with(tmp_path / "speech", SPEECH)
+
+
+def test_an_ffmpeg_codec_result_is_cached_per_pyav_version(monkeypatch, tmp_path):
+    cache, task = ResultCache(tmp_path), Task(str(SPEECH), "opus", (("bitrate", 24.0),))
+    assert [run(task, cache).cached for _ in range(2)] == [False, True]
+    monkeypatch.setattr(av, "__version__", "0.1")
+    assert not run(task, cache).cached
 
 
 def test_opus_sweep_against_lossless_flac(cli, speech):

@@ -44,6 +44,12 @@ class PyAVAudioCodec(AudioCodec):
     #: The decoder drops the priming samples by itself.
     decoder_skips_priming: ClassVar[bool] = False
 
+    def identity(self, params: dict[str, Any]) -> str:
+        """PyAV's version (its wheel brings FFmpeg and the codec libraries) and libavcodec's:
+        another build may give other bytes for the same audio."""
+        libavcodec = ".".join(map(str, av.library_versions["libavcodec"]))
+        return f"PyAV {av.__version__}, libavcodec {libavcodec}"
+
     def unavailable_reason(self) -> str | None:
         for name, mode in ((self.encoder_name, "w"), (self.decoder_name, "r")):
             try:
