@@ -115,10 +115,17 @@ def test_the_latent_step_halves_every_three_qualities():
     assert [quality_latent_step(q) for q in (1, 4, 7)] == [2**-0.5, 2**-1.5, 2**-2.5]
 
 
-def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:
+def _fit(small: np.ndarray) -> tuple[OverfitModel, torch.Tensor]:
+    """A model fitted to the image for 40 steps, and the image (channels x H x W)."""
     image = torch.from_numpy(small).permute(2, 0, 1).float() / 255
     model = OverfitModel(48, 64)
     Fitting(model, image, lam=0.004, steps=40).finish()
+    return model, image
+
+
+def _fitted(small: np.ndarray) -> tuple[OverfitModel, overfit_coding.ParameterSteps]:
+    """_fit's model with its parameters put on the steps chosen for them."""
+    model, image = _fit(small)
     return model, overfit_coding.choose_steps(model, image, 0.004)
 
 
@@ -196,9 +203,7 @@ def test_parameters_round_trip_exactly(small):
 
 
 def test_rounding_grids_coarsen_the_weights_only_and_leave_the_model_alone(small):
-    image = torch.from_numpy(small).permute(2, 0, 1).float() / 255
-    model = OverfitModel(48, 64)
-    Fitting(model, image, lam=0.004, steps=40).finish()
+    model, image = _fit(small)
     before = {name: p.clone() for name, p in model.named_parameters()}
     grids = overfit_coding.rounding_grids(model, image, 0.004)
     for name, parameter in model.named_parameters():
