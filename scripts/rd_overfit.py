@@ -11,7 +11,9 @@ JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All 
 real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: overfit-rd):
 BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, the
 same on each photo alone (PSNR-RGB: where one photo departs from the means), mean bpp, PSNR
-and encode/decode seconds per setting.
+and encode/decode seconds per setting, with the encode seconds over those of a WebP encode
+of the same photo timed just before it (quality 75, the median of WEBP_RUNS), an anchor
+against the machine's speed, which drifts by tens of per cent from day to day.
 
 The anchors' results are kept in `nccli eval`'s result cache ($NCCLI_HOME/cache/eval, keyed
 by photo, codec version, weights and request), so that another report on the same photos
@@ -34,6 +36,7 @@ import hashlib
 import io
 import json
 import os
+import statistics
 import sys
 import time
 import tokenize
@@ -101,6 +104,8 @@ def encoder_digest() -> str:
 
 #: What an encode's entry holds beyond its setting and seconds.
 MEASURES = ("bytes", "bpp", "psnr", "ms_ssim")
+#: WebP encodes timed before each nc-overfit encode; their median is its time's anchor.
+WEBP_RUNS = 5
 
 
 class EncodeCache:
@@ -125,8 +130,8 @@ class EncodeCache:
             )
         return cls(path, device, int(threads.pop()), encoding=False)
 
-    def measured(self, photo: Path, effort: str, quality: float) -> tuple[Row, float, float]:
-        """(row, encode seconds, decode seconds): from the file when it holds them, else
+    def measured(self, photo: Path, effort: str, quality: float) -> tuple[Row, dict]:
+        """(row, the entry: MEASURES and seconds): from the file when it holds them, else
         measured and stored."""
         key = f"{self.prefix} {photo.name} {effort} {quality:g}"
         if key not in self.entries:
@@ -144,12 +149,18 @@ class EncodeCache:
         row = Row(str(photo), f"{CODEC} {effort}", request={"quality": quality})
         for name in MEASURES:  # the row's codec names the effort: a curve per effort
             setattr(row, name, entry[name])
-        return row, entry["encode_s"], entry["decode_s"]
+        return row, entry
 
 
 def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
-    """One nc-overfit encoding of a photo: MEASURES and its encode and decode seconds."""
+    """One nc-overfit encoding of a photo: MEASURES, its encode and decode seconds and
+    those of a WebP encode (the anchor)."""
     image = read_image(photo.read_bytes())
+    webp = []
+    for _ in range(WEBP_RUNS):
+        start = time.perf_counter()
+        api.encode(image, "webp", quality=75, strip=True)
+        webp.append(time.perf_counter() - start)
     start = time.perf_counter()
     data = api.encode(image, CODEC, quality=quality, effort=effort, strip=True)
     encoded = time.perf_counter()
@@ -162,7 +173,16 @@ def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
         "ms_ssim": ms_ssim(image.pixels, decoded),
         "encode_s": encoded - start,
         "decode_s": decoding,
+        "webp_encode_s": statistics.median(webp),
     }
+
+
+def timing(entries: list[dict]) -> list[float | None]:
+    """A setting's mean encode and decode seconds, and its mean encode seconds over the
+    WebP encode's (None unless every entry has one: those before 2026-12-07 have none)."""
+    encode, decode = (statistics.mean(e[key] for e in entries) for key in ("encode_s", "decode_s"))
+    anchored = [e["encode_s"] / e["webp_encode_s"] for e in entries if "webp_encode_s" in e]
+    return [encode, decode, statistics.mean(anchored) if len(anchored) == len(entries) else None]
 
 
 def markdown(
@@ -170,7 +190,7 @@ def markdown(
     efforts: list[str],
     bd: dict[str, list[BDEntry]],
     photo_bd: dict[str, dict[str, list[BDEntry]]],
-    times: dict[str, list[float]],
+    times: dict[str, list[float | None]],
     cache: EncodeCache,
     anchors: list[Row],
 ) -> str:
@@ -204,13 +224,14 @@ def markdown(
             ]
             lines.append(f"| {photo} | {codec.split()[-1]} | " + " | ".join(cells) + " |")
     lines += ["", "## Means per setting", ""]
-    lines += ["| setting | bpp | PSNR (dB) | MS-SSIM | encode (s) | decode (s) |"]
-    lines += ["|---|---:|---:|---:|---:|---:|"]
+    lines += ["| setting | bpp | PSNR (dB) | MS-SSIM | encode (s) | / WebP's | decode (s) |"]
+    lines += ["|---|---:|---:|---:|---:|---:|---:|"]
     for s in summaries:
         m = s.means
         spent = times.get(s.setting)
         cells = [_cell(m["bpp"], 4), _cell(m["psnr"], 2), _cell(m["ms_ssim"], 5)]
-        cells += [_cell(spent[0], 1), _cell(spent[1], 3)] if spent else ["-", "-"]
+        encode, decode, anchored = spent or (None, None, None)
+        cells += [_cell(encode, 1), _cell(anchored, 0), _cell(decode, 3)]
         lines.append(f"| {s.setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -252,14 +273,15 @@ def main() -> None:
     rows, times = [], {}
     for effort in args.efforts:
         for quality in args.qualities:
-            spent = []
+            entries = []
             for photo in photos:
-                row, encoding, decoding = cache.measured(photo, effort, quality)
+                row, entry = cache.measured(photo, effort, quality)
                 print(f"{row.setting} {photo.name}: {row.bpp:.4f} bpp {row.psnr:.2f} dB, "
-                      f"encode {encoding:.0f} s, decode {decoding:.3f} s", flush=True)  # fmt: skip
+                      f"encode {entry['encode_s']:.0f} s, decode {entry['decode_s']:.3f} s",
+                      flush=True)  # fmt: skip
                 rows.append(row)
-                spent.append((encoding, decoding))
-            times[rows[-1].setting] = [sum(s) / len(s) for s in zip(*spent, strict=True)]
+                entries.append(entry)
+            times[row.setting] = timing(entries)
     if args.encodes_only:
         return
     results = None if args.no_cache else ResultCache(default_root())

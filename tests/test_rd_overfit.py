@@ -56,6 +56,9 @@ def test_encodes_made_elsewhere_are_reported_without_encoding_again(stored):
     assert {r["codec"] for r in report["results"]} >= {"webp", "avif", "nc-photo"}
     markdown = (out / "overfit-rd.md").read_text()
     assert "cuda:0, 16 threads" in markdown
+    (means,) = [line for line in markdown.splitlines() if line.startswith("| nc-overfit 10 ")]
+    anchored = entry["encode_s"] / entry["webp_encode_s"]
+    assert means.split(" | ")[5] == f"{anchored:.0f}"  # the encode over WebP's, beside it
     (cups,) = [line for line in markdown.splitlines() if line.startswith("| cups | 10 |")]
     assert cups.count("needs two rate points per codec") == 5  # one quality: no curve
     assert set(report["bd_rates_per_photo"]) == {"nc-photo", "webp", "jpeg", "avif", "jpeg2000"}
@@ -89,6 +92,14 @@ def test_what_was_not_encoded_there_is_refused(stored, args, message):
     photos, out, _ = stored
     run = rd_overfit(photos, out, *args)
     assert run.returncode != 0 and message in run.stderr
+
+
+def test_encode_times_are_read_against_webp_where_every_encode_has_its_anchor():
+    timing = load_script("rd_overfit").timing
+    anchored = {"encode_s": 300.0, "decode_s": 0.125, "webp_encode_s": 0.25}
+    older = {"encode_s": 500.0, "decode_s": 0.375}  # stored before the anchor was
+    assert timing([anchored, {**anchored, "encode_s": 500.0}]) == [400.0, 0.125, 1600.0]
+    assert timing([anchored, older]) == [400.0, 0.25, None]
 
 
 CODE = '''"""Module."""
