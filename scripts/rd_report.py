@@ -1,6 +1,7 @@
 """Rate-distortion report of the embedded model (nc-photo) against Pillow's codecs.
 
     python scripts/rd_report.py [--photos data/photos/validation] [--out docs/results] [-j 2]
+        [--no-cache]
 
 Encodes every validation photo with nc-photo (at its default effort, and at --effort fast as
 the series "nc-photo fast": the analysis network's latents unrefined) and with JPEG, WebP,
@@ -10,6 +11,10 @@ OUT/image-rd.png (PSNR) and OUT/image-rd-ms-ssim.png, and OUT/README.md with the
 tables (PSNR-RGB, MS-SSIM and PSNR-Y) of nc-photo at both efforts against each anchor and, at
 the default effort, against WebP on each photo alone, whether it beats WebP at every rate
 point, and the rate cost of its exact entropy-parameter path against the float one.
+
+Every result is kept in `nccli eval`'s result cache ($NCCLI_HOME/cache/eval, keyed by photo,
+codec version, weights and request), shared with scripts/rd_overfit.py: a rerun after new
+nc-photo weights measures only nc-photo again; --no-cache measures everything anew.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
+from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.plot import plot_rd
-from nccli.evaluation.runner import run_all
+from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
 from nccli.zoo import embedded
 
@@ -90,6 +96,7 @@ def bd_table(first: str, rows: dict[str, list[BDEntry]], codec: str) -> list[str
 
 
 def markdown(
+    rows: list[Row],
     summaries: list[Summary],
     bd: dict[str, list[BDEntry]],
     photo_bd: dict[str, list[BDEntry]],
@@ -102,7 +109,8 @@ def markdown(
         "",
         f"Made by `python scripts/rd_report.py` on {time.strftime('%Y-%m-%d')}: the validation",
         "photos of `scripts/data/photos.py` (8 photographs, 768x512), real file sizes.",
-        f"nc-photo weights after {info.get('steps', '?')} training steps (configs/nc-photo.toml).",
+        f"nc-photo weights after {info.get('steps', '?')} training steps (configs/nc-photo.toml);",
+        f"{sum(row.cached for row in rows)} of {len(rows)} results from `nccli eval`'s cache.",
         "",
         "## BD-rate of nc-photo at its default effort (negative: fewer bits at equal quality)",
         "",
@@ -141,6 +149,9 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, default=ROOT / "data" / "photos" / "validation")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "results")
     parser.add_argument("-j", "--jobs", type=int, default=1)
+    parser.add_argument(
+        "--no-cache", action="store_true", help="measure every result anew, not from the cache"
+    )
     args = parser.parse_args()
     photos = sorted(args.photos.glob("*.png"))
     if not photos:
@@ -150,7 +161,8 @@ def main() -> None:
         *codec_tasks(photos, [CODEC], {"effort": "fast"}, sweep=True),
         *codec_tasks(photos, list(ANCHORS), {}, sweep=True),
     ]
-    rows = run_all(tasks, args.jobs, on_done=lambda row: print(row.setting, row.input, row.bpp))
+    cache = None if args.no_cache else ResultCache(default_root())
+    rows = run_all(tasks, args.jobs, cache, lambda row: print(row.setting, row.input, row.bpp))
     for row in rows:
         if row.codec == CODEC and row.request.get("effort") == "fast":
             row.codec = FAST
@@ -178,7 +190,7 @@ def main() -> None:
     plots = plot_rd(summaries)
     (args.out / "image-rd.png").write_bytes(plots["rd-psnr.png"])
     (args.out / "image-rd-ms-ssim.png").write_bytes(plots["rd-ms_ssim.png"])
-    (args.out / "README.md").write_text(markdown(summaries, bd, photo_bd, points, exact))
+    (args.out / "README.md").write_text(markdown(rows, summaries, bd, photo_bd, points, exact))
     print((args.out / "README.md").read_text())
 
 

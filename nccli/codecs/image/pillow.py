@@ -24,7 +24,8 @@ class PillowCodec(Codec):
     version = 1
     rate_param = "quality"
     pil_format: ClassVar[str]
-    feature: ClassVar[str | None] = None
+    #: The PIL.features name of the library this format codes with.
+    feature: ClassVar[str]
     keeps_alpha: ClassVar[bool] = True
     #: Modes kept at 16 bits per sample; other 16-bit images are refused.
     sixteen_bit_modes: ClassVar[frozenset[str]] = frozenset()
@@ -32,11 +33,10 @@ class PillowCodec(Codec):
     def identity(self, params: dict[str, Any]) -> str:
         """Pillow's version and that of the library it codes with: another libwebp (say) may
         give other bytes for the same image."""
-        library = PIL.features.version(self.feature) if self.feature else None
-        return f"Pillow {PIL.__version__}, {self.feature} {library}"
+        return f"Pillow {PIL.__version__}, {self.feature} {PIL.features.version(self.feature)}"
 
     def unavailable_reason(self) -> str | None:
-        if self.feature and not PIL.features.check(self.feature):
+        if not PIL.features.check(self.feature):
             return f"this Pillow build has no {self.pil_format} support"
         return None
 
