@@ -6,14 +6,14 @@
 
 Encodes the validation photos (the first --limit of them, sorted by name) with nc-overfit at
 each effort and quality, timing every encode and decode on this machine's device (CUDA when
-there is one, else the CPU; --device as for nccli), and runs nc-photo, JPEG, WebP, AVIF and
-JPEG 2000 over their sweeps on the same photos (nccli's evaluation runner). All rates are
-real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME: overfit-rd):
-BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other codec, the
-same on each photo alone (PSNR-RGB: where one photo departs from the means), mean bpp, PSNR
-and encode/decode seconds per setting, with the encode seconds over those of a WebP encode
-of the same photo timed just before it (quality 75, the median of WEBP_RUNS), an anchor
-against the machine's speed, which drifts by tens of per cent from day to day.
+there is one, else the CPU; --device as for nccli), and runs the anchors, nc-photo, JPEG,
+WebP, AVIF and JPEG 2000, over their sweeps on the same photos (nccli's evaluation runner).
+All rates are real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME:
+overfit-rd): BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other
+codec, the same on each photo alone (PSNR-RGB: where one photo departs from the means), mean
+bpp, PSNR and encode/decode seconds per setting, with the encode seconds over those of a
+WebP encode of the same photo timed just before it (quality 75, the median of WEBP_RUNS), a
+yardstick of the machine's speed, which drifts by tens of per cent from day to day.
 
 The anchors' results are kept in `nccli eval`'s result cache ($NCCLI_HOME/cache/eval, keyed
 by photo, codec version, weights and request), so that another report on the same photos
@@ -104,7 +104,7 @@ def encoder_digest() -> str:
 
 #: What an encode's entry holds beyond its setting and seconds.
 MEASURES = ("bytes", "bpp", "psnr", "ms_ssim")
-#: WebP encodes timed before each nc-overfit encode; their median is its time's anchor.
+#: WebP encodes timed before each nc-overfit encode; their median is its time's yardstick.
 WEBP_RUNS = 5
 
 
@@ -154,7 +154,7 @@ class EncodeCache:
 
 def measure(photo: Path, effort: str, quality: float) -> dict[str, float]:
     """One nc-overfit encoding of a photo: MEASURES, its encode and decode seconds and
-    those of a WebP encode (the anchor)."""
+    the median seconds of WebP encodes of it (the machine's speed at that moment)."""
     image = read_image(photo.read_bytes())
     webp = []
     for _ in range(WEBP_RUNS):
@@ -181,8 +181,8 @@ def timing(entries: list[dict]) -> list[float | None]:
     """A setting's mean encode and decode seconds, and its mean encode seconds over the
     WebP encode's (None unless every entry has one: those before 2026-12-07 have none)."""
     encode, decode = (statistics.mean(e[key] for e in entries) for key in ("encode_s", "decode_s"))
-    anchored = [e["encode_s"] / e["webp_encode_s"] for e in entries if "webp_encode_s" in e]
-    return [encode, decode, statistics.mean(anchored) if len(anchored) == len(entries) else None]
+    over_webp = [e["encode_s"] / e["webp_encode_s"] for e in entries if "webp_encode_s" in e]
+    return [encode, decode, statistics.mean(over_webp) if len(over_webp) == len(entries) else None]
 
 
 def markdown(
@@ -230,8 +230,8 @@ def markdown(
         m = s.means
         spent = times.get(s.setting)
         cells = [_cell(m["bpp"], 4), _cell(m["psnr"], 2), _cell(m["ms_ssim"], 5)]
-        encode, decode, anchored = spent or (None, None, None)
-        cells += [_cell(encode, 1), _cell(anchored, 0), _cell(decode, 3)]
+        encode, decode, over_webp = spent or (None, None, None)
+        cells += [_cell(encode, 1), _cell(over_webp, 0), _cell(decode, 3)]
         lines.append(f"| {s.setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
