@@ -2,7 +2,7 @@
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
         [--synthesis-hiddens 24 16] [--adam-beta2s 0.999 0.95] [--grid-fittings 0 1]
-        [--seeds 0 1] [--jobs 2]
+        [--seeds 0 1] [--jobs 2] [--trials 50 100]
         [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
 
 Fits nc-overfit's model to a centre crop (--crop, default 256x384) of each validation photo,
@@ -14,6 +14,12 @@ is one value of each of DEFAULTS (latent step, network widths, learning rates, n
 Adam's decay rates, fitting the networks on their coding grids); every combination of the
 values given is run. Until 2026-11-23 the loss held the latents' bits only and the PSNR
 before the networks were quantized.
+
+--trials K ... scores each fit after K steps as the encoder's choice of a starting network
+does (`fit_best_start`: the rounded model's estimated loss) and prints, for each crop,
+quality and setting fitted from several seeds, the seed that score would pick at each K and
+its final loss against the best seed's and the seeds' mean: whether a shorter trial picks
+as well.
 """
 
 from __future__ import annotations
@@ -96,10 +102,22 @@ def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
 
 
-def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
-    """Fit one crop on one thread and quantize its networks as the encoder does (a grey
-    crop as one channel): (the fit, the latents' and the networks' real bpp, PSNR of the
-    quantized model, loss)."""
+@dataclass(frozen=True)
+class Result:
+    """A fit's outcome: the latents' and the networks' real bpp, the quantized model's PSNR
+    and loss, and the estimated loss after each trial step count."""
+
+    fit: Fit
+    bpp: float
+    networks: float
+    psnr: float
+    loss: float
+    trials: dict[int, float]
+
+
+def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
+    """Fit one crop on one thread, scoring it after each of ``trials`` steps, and quantize
+    its networks as the encoder does (a grey crop as one channel)."""
     torch.set_num_threads(1)
     image = centre_crop(fit.photo, *fit.crop)
     grey = is_grey(image.permute(1, 2, 0).numpy())
@@ -120,14 +138,46 @@ def run(fit: Fit) -> tuple[Fit, float, float, float, float]:
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
     with reused_heap():  # as the encoder fits
         settings = overfit.FitOptions(betas=betas, network_grids=network_grids, **options)
-        overfit.Fitting(model, image, lam, fit.steps, settings, seed=fit.seed).finish()
+        fitting = overfit.Fitting(model, image, lam, fit.steps, settings, seed=fit.seed)
+        scores = {}
+        for trial in sorted(trials):
+            while fitting.taken < min(trial, fit.steps):
+                fitting.step()
+            scores[trial] = fitting.loss()
+        fitting.finish()
         steps = overfit_coding.choose_steps(model, image, lam)
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]
     networks = len(overfit_coding.encode_parameters(model, steps)) * 8 / pixels
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
     bpp = len(latents) * 8 / pixels
-    return fit, bpp, networks, psnr, bpp + networks + lam * 255**2 * 10 ** (-psnr / 10)
+    loss = bpp + networks + lam * 255**2 * 10 ** (-psnr / 10)
+    return Result(fit, bpp, networks, psnr, loss, scores)
+
+
+def trial_picks(results: list[Result]) -> list[str]:
+    """For each crop, quality and setting fitted from two seeds or more, and each trial step
+    count: the seed the trial's scores pick and its final loss over the best seed's and
+    under the seeds' mean."""
+    groups: dict[tuple[float, str, str], list[Result]] = {}
+    for result in results:
+        fit = result.fit
+        groups.setdefault((fit.quality, fit.label, fit.photo.stem), []).append(result)
+    lines = []
+    for (quality, label, photo), group in groups.items():
+        if len(group) < 2:
+            continue
+        best = min(group, key=lambda r: r.loss)
+        mean = sum(r.loss for r in group) / len(group)
+        for trial in sorted(group[0].trials):
+            picked = min(group, key=lambda r: r.trials[trial])
+            lines.append(
+                f"quality {quality:g}, {label}: {photo}: step {trial} picks seed "
+                f"{picked.fit.seed} (best: seed {best.fit.seed}), final loss "
+                f"{picked.loss / best.loss - 1:+.2%} over the best, "
+                f"{picked.loss / mean - 1:+.2%} against the mean"
+            )
+    return lines
 
 
 def main() -> None:
@@ -145,6 +195,7 @@ def main() -> None:
             f"--{name.replace('_', '-')}s", type=float, nargs="+", default=[default]
         )
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--trials", type=int, nargs="+", default=[], metavar="STEPS")
     args = parser.parse_args()
     photos = [args.folder / f"{name}.png" for name in args.photos]
     for photo in photos:
@@ -164,18 +215,27 @@ def main() -> None:
             args.qualities, settings, photos, args.seeds
         )
     ]
+    if any(trial < 1 for trial in args.trials):
+        raise SystemExit("--trials: step counts are 1 or more")
     totals: dict[tuple[float, str], float] = {}
+    results = []
     with ProcessPoolExecutor(args.jobs) as pool:
-        for fit, bpp, networks, psnr, loss in pool.map(run, fits):
+        for result in pool.map(run, fits, itertools.repeat(tuple(args.trials))):
+            fit = result.fit
             key = (fit.quality, fit.label)
-            totals[key] = totals.get(key, 0.0) + loss
+            totals[key] = totals.get(key, 0.0) + result.loss
+            results.append(result)
             print(
                 f"quality {fit.quality:g}, {fit.label}: {fit.photo.stem} seed {fit.seed}: "
-                f"{bpp:.4f} + {networks:.4f} bpp, {psnr:.2f} dB, loss {loss:.4f}",
+                f"{result.bpp:.4f} + {result.networks:.4f} bpp, {result.psnr:.2f} dB, "
+                f"loss {result.loss:.4f}"
+                + "".join(f", step {k} {v:.4f}" for k, v in result.trials.items()),
                 flush=True,
             )
     for (quality, setting), total in totals.items():
         print(f"quality {quality:g}, {setting}: summed loss {total:.3f}")
+    for line in trial_picks(results):
+        print(line)
 
 
 if __name__ == "__main__":

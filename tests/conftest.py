@@ -115,8 +115,10 @@ def synthetic(height: int, width: int, channels: int, dtype: str = "uint8", seed
 
 
 def load_script(name: str):
-    """scripts/NAME.py loaded as a module, to test its functions."""
+    """scripts/NAME.py loaded as the module NAME (in sys.modules, as its dataclasses need),
+    to test its functions."""
     spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
