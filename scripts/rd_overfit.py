@@ -51,6 +51,7 @@ from nccli.codecs.device import ENVIRONMENT, select, torch_device
 from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
 from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, summarize
+from nccli.evaluation.report import cell
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
 from nccli.media.image import read_image
@@ -229,16 +230,11 @@ def markdown(
     for s in summaries:
         m = s.means
         spent = times.get(s.setting)
-        cells = [_cell(m["bpp"], 4), _cell(m["psnr"], 2), _cell(m["ms_ssim"], 5)]
+        cells = [cell(m["bpp"], 4), cell(m["psnr"], 2), cell(m["ms_ssim"], 5)]
         encode, decode, over_webp = spent or (None, None, None)
-        cells += [_cell(encode, 1), _cell(over_webp, 0), _cell(decode, 3)]
+        cells += [cell(encode, 1), cell(over_webp, 0), cell(decode, 3)]
         lines.append(f"| {s.setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
-
-
-def _cell(value: float | None, digits: int) -> str:
-    """A table cell; "-" where there is no value (MS-SSIM of images under 161 pixels)."""
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def main() -> None:

@@ -34,6 +34,7 @@ from nccli.evaluation.bd import BDEntry, bd_cells, bd_rates, per_input_bd_rates
 from nccli.evaluation.cache import ResultCache, default_root
 from nccli.evaluation.gates import Summary, summarize
 from nccli.evaluation.plot import plot_rd
+from nccli.evaluation.report import cell
 from nccli.evaluation.runner import Row, run_all
 from nccli.evaluation.sweep import codec_tasks
 from nccli.zoo import embedded
@@ -139,7 +140,8 @@ def markdown(
     lines.append("|---|---:|---:|---:|")
     for s in summaries:
         m = s.means
-        lines.append(f"| {s.setting} | {m['bpp']:.4f} | {m['psnr']:.2f} | {m['ms_ssim']:.5f} |")
+        cells = [cell(m["bpp"], 4), cell(m["psnr"], 2), cell(m["ms_ssim"], 5)]
+        lines.append(f"| {s.setting} | " + " | ".join(cells) + " |")
     lines += ["", "![RD curves, PSNR](image-rd.png)", ""]
     return "\n".join(lines)
 

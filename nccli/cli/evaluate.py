@@ -3,7 +3,6 @@ gates."""
 
 from __future__ import annotations
 
-import math
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -302,11 +301,11 @@ def _print_tables(
         if row.error:
             table.add_row(row.input, row.setting, "error", *[""] * (len(metrics) - 1))
         else:
-            values = [_fmt(getattr(row, m), measures.digits(m)) for m in metrics]
+            values = [report.cell(getattr(row, m), measures.digits(m)) for m in metrics]
             table.add_row(row.input, row.setting, *values)
     if len(rows) > len(summaries):
         for summary in summaries:
-            values = [_fmt(summary.means[m], measures.digits(m)) for m in metrics]
+            values = [report.cell(summary.means[m], measures.digits(m)) for m in metrics]
             label = f"mean of {summary.files - summary.failed_files}"
             table.add_row(label, summary.setting, *values, style="bold")
     console.print(table)
@@ -319,9 +318,3 @@ def _print_tables(
             overlap = f"{entry.overlap:.0%}" if entry.overlap is not None else "-"
             bd_table.add_row(entry.codec, entry.metric, value, overlap)
         console.print(bd_table)
-
-
-def _fmt(value: float | None, digits: int) -> str:
-    if value is None:
-        return "-"
-    return "inf" if math.isinf(value) else f"{value:.{digits}f}"

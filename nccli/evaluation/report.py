@@ -74,7 +74,7 @@ def to_markdown(summaries: list[Summary], bd: list[BDEntry]) -> str:
         lines.append("|---|---:|" + "---:|" * len(metrics))
         for s in summaries:
             if s.modality == measures.modality:
-                cells = [_fmt(s.means[m], measures.digits(m)) for m in metrics]
+                cells = [cell(s.means[m], measures.digits(m)) for m in metrics]
                 lines.append(
                     f"| {s.setting} | {s.files - s.failed_files} | " + " | ".join(cells) + " |"
                 )
@@ -93,7 +93,9 @@ def _measures(modalities: Iterable[str]) -> list[Measures]:
     return [measures_of(m) for m in dict.fromkeys(modalities)]
 
 
-def _fmt(value: float | None, digits: int) -> str:
+def cell(value: float | None, digits: int) -> str:
+    """A table cell: the value to ``digits`` decimals, "inf" (identical images' PSNR) or "-"
+    where there is none (a failed file, the MS-SSIM of an image under 161 pixels)."""
     if value is None:
         return "-"
     return "inf" if math.isinf(value) else f"{value:.{digits}f}"
