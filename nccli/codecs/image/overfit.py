@@ -54,8 +54,9 @@ REPORTS = 50
 #: A fit of at least STARTS_FROM_STEPS steps first runs its first TRIAL_STEPS from STARTS
 #: starting networks (seeds seed, seed + 1, ...) and finishes the best: on crops of four
 #: validation photos (1200 steps, quality 5) the best of four at step 100 was the best at the
-#: end every time, 0.9-7.6 % below the mean of the four; on three whole photos at the default
-#: effort the loss fell by 0, 2.1 and 3.8 % (docs/notes/nc-overfit.md).
+#: end every time, 0.9-7.6 % below the mean of the four (on two of the four since the network
+#: grids); on three whole photos at the default effort the loss fell by 0, 2.1 and 3.8 %
+#: (docs/notes/nc-overfit.md).
 STARTS, TRIAL_STEPS, STARTS_FROM_STEPS = 4, 100, 1000
 
 #: Fits of at least this many steps run their rounding steps with the networks on the grids
