@@ -145,7 +145,7 @@ def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
                 fitting.step()
             scores[trial] = fitting.loss()
         fitting.finish()
-        steps = overfit_coding.choose_steps(model, image, lam)
+        steps = overfit_coding.quantize_for_coding(model, image, lam)
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]
     networks = len(overfit_coding.encode_parameters(model, steps)) * 8 / pixels

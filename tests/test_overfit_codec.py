@@ -172,6 +172,23 @@ def test_all_zero_grids_are_flagged_and_skipped(small):
         overfit_coding.decode_latents(data, sizes, model.arm, version=4)
 
 
+def test_grids_that_cost_more_than_they_save_are_dropped(small):
+    model, image = _fit(small)
+    with torch.no_grad():  # the synthesis stops reading the finest grid, which holds strays
+        model.synthesis[0].weight[:, 0] = 0
+        model.latents[0].zero_()
+        model.latents[0][0, 0, ::7, ::5] = 1.0
+    before = overfit_coding.latent_integers(model)
+    dropped = overfit_coding.drop_idle_grids(model, image, 0.004)
+    assert dropped[0] == 0 and 1 not in dropped  # the strays go, the busiest grid stays
+    after = overfit_coding.latent_integers(model)
+    for index, (latent, old) in enumerate(zip(after, before, strict=True)):
+        assert torch.equal(latent, torch.zeros_like(old) if index in dropped else old)
+    assert overfit_coding.drop_idle_grids(model, image, 0.004) == []
+    coded = overfit_coding.encode_latents(after, model.arm)
+    assert len(coded) < len(overfit_coding.encode_latents(before, model.arm))
+
+
 def test_the_coarser_arm_grid_runs_in_float32_at_no_cost_in_rate(small, monkeypatch):
     """Latent format 3 (the ARM on 2**-6) against format 2 (2**-12) on the same fit: every
     layer of every pass can take float32, the payload stays within 0.5 % (+4 bytes), and

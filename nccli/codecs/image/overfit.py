@@ -1,8 +1,9 @@
 """nc-overfit: an image codec with no trained weights; a small model is fitted to each image.
 
 Encoding fits nccli.models.image.overfit's latent grids and networks to the image
-(rate + lambda * distortion, lambda from --quality), quantizes the networks and writes both
-with nccli.models.image.overfit_coding. Decoding runs no optimisation: it reads the networks,
+(rate + lambda * distortion, lambda from --quality), quantizes the networks, zeroes the
+grids that cost more bits than they save in error, and writes both with
+nccli.models.image.overfit_coding. Decoding runs no optimisation: it reads the networks,
 decodes the latents through the exact integer path, and runs the synthesis once, on the CPU.
 Fitting runs on the selected device (--device); it is deterministic for a seed on one device.
 An image whose three channels are equal everywhere is fitted and coded as one grey channel
@@ -164,7 +165,7 @@ class OverfitCodec(Codec):
                 ),
             )  # fmt: skip
             report(1.0, "quantizing and coding")
-            quantized = overfit_coding.choose_steps(model, image, lam)
+            quantized = overfit_coding.quantize_for_coding(model, image, lam)
         model.cpu()
         chunks = [
             overfit_coding.encode_parameters(model, quantized),
