@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ DEFAULTS: dict[str, float | None] = {
     "adam_beta1": overfit.ADAM_BETAS[0],
     "adam_beta2": overfit.ADAM_BETAS[1],
     "grid_fitting": None,
+    "idle_check": None,
 }
 
 #: The settings that are network widths (OverfitShape's fields).
@@ -105,7 +107,7 @@ def centre_crop(photo: Path, height: int, width: int) -> torch.Tensor:
 @dataclass(frozen=True)
 class Result:
     """A fit's outcome: the latents' and the networks' real bpp, the quantized model's PSNR
-    and loss, and the estimated loss after each trial step count."""
+    and loss, the estimated loss after each trial step count, and the fit's seconds."""
 
     fit: Fit
     bpp: float
@@ -113,6 +115,7 @@ class Result:
     psnr: float
     loss: float
     trials: dict[int, float]
+    seconds: float
 
 
 def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
@@ -127,17 +130,26 @@ def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
     options = dict(fit.setting)
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
-    grid_fitting = options.pop("grid_fitting")
+    grid_fitting, idle_check = options.pop("grid_fitting"), options.pop("idle_check")
+    encoder = fit_options(fit.steps)
     if grid_fitting is None:
-        network_grids = fit_options(fit.steps).network_grids
+        network_grids = encoder.network_grids
     else:
         network_grids = overfit_coding.rounding_grids if grid_fitting else None
+    if idle_check is None:
+        idle = {"idle_grids": encoder.idle_grids, "idle_check": encoder.idle_check}
+    else:
+        idle = {
+            "idle_grids": overfit_coding.drop_idle_grids if idle_check else None,
+            "idle_check": int(idle_check),
+        }
     shape = model_shape(*fit.crop, grey)
     widths = {name: int(options.pop(name) or getattr(shape, name)) for name in WIDTHS}
     shape = dataclasses.replace(shape, **widths)
     model = overfit.OverfitModel(*fit.crop, shape, seed=fit.seed, latent_step=step)
+    start = time.perf_counter()
     with reused_heap():  # as the encoder fits
-        settings = overfit.FitOptions(betas=betas, network_grids=network_grids, **options)
+        settings = overfit.FitOptions(betas=betas, network_grids=network_grids, **idle, **options)
         fitting = overfit.Fitting(model, image, lam, fit.steps, settings, seed=fit.seed)
         scores = {}
         for trial in sorted(trials):
@@ -146,13 +158,14 @@ def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
             scores[trial] = fitting.loss()
         fitting.finish()
         steps = overfit_coding.quantize_for_coding(model, image, lam)
+    seconds = time.perf_counter() - start
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]
     networks = len(overfit_coding.encode_parameters(model, steps)) * 8 / pixels
     latents = overfit_coding.encode_latents(overfit_coding.latent_integers(model), model.arm)
     bpp = len(latents) * 8 / pixels
     loss = bpp + networks + lam * 255**2 * 10 ** (-psnr / 10)
-    return Result(fit, bpp, networks, psnr, loss, scores)
+    return Result(fit, bpp, networks, psnr, loss, scores, seconds)
 
 
 def trial_picks(results: list[Result]) -> list[str]:
@@ -228,7 +241,7 @@ def main() -> None:
             print(
                 f"quality {fit.quality:g}, {fit.label}: {fit.photo.stem} seed {fit.seed}: "
                 f"{result.bpp:.4f} + {result.networks:.4f} bpp, {result.psnr:.2f} dB, "
-                f"loss {result.loss:.4f}"
+                f"loss {result.loss:.4f}, {result.seconds:.0f} s"
                 + "".join(f", step {k} {v:.4f}" for k, v in result.trials.items()),
                 flush=True,
             )

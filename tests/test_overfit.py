@@ -167,6 +167,28 @@ def test_a_fit_runs_its_rounding_steps_on_the_chosen_network_grids(crop):
             assert torch.equal(scaled, torch.round(scaled)), group
 
 
+def test_a_fit_holds_the_grids_it_drops_at_zero(crop):
+    calls = []
+
+    def drop_finest(model: OverfitModel, image: torch.Tensor, weight: float) -> list[int]:
+        calls.append((fitting.taken, float(model.latents[0].detach().abs().sum())))
+        with torch.no_grad():
+            model.latents[0].zero_()
+        return [0]
+
+    options = overfit.FitOptions(idle_grids=drop_finest, idle_check=10)
+    fitting = Fitting(OverfitModel(64, 64), crop, 0.01, 30, options)
+    fitting.finish()
+    model = fitting.model
+    assert len(calls) == 1 and calls[0][0] == 10 and calls[0][1] > 0  # once, on a moved grid
+    assert model.dropped == {0} and not model.latents[0].any() and model.latents[0].grad is None
+    latents = [torch.round(latent.detach()) for latent in model.latents]
+    _, bits = model(torch.round)
+    coarser_grids = list(overfit.with_coarser(latents))[:-1]  # all but the finest
+    expected = sum(float(overfit.grid_bits(g, c, model.arm)) for g, c in coarser_grids)
+    assert float(bits) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize(("height", "width"), [(5, 7), (1, 1), (70, 33)])
 def test_any_size_and_a_flat_image_stay_finite(height, width):
     grey = torch.full((3, height, width), 0.4)

@@ -26,7 +26,7 @@ def test_each_trial_names_the_seed_it_picks_and_what_that_costs():
 
     def result(seed: int, loss: float, trials: dict[int, float]):
         fit = tune.Fit(CUPS, (32, 48), 5.0, seed, 12, setting)
-        return tune.Result(fit, 0.0, 0.0, 30.0, loss, trials)
+        return tune.Result(fit, 0.0, 0.0, 30.0, loss, trials, 1.0)
 
     results = [
         result(0, 1.0, {50: 2.0, 100: 1.8}),  # the best fit, which step 50 misses

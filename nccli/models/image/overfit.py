@@ -144,15 +144,25 @@ class OverfitModel(nn.Module):
                 shape.grids, shape.synthesis_hidden, shape.synthesis_slope, shape.channels
             )
         self.synthesis.to(memory_format=torch.channels_last)
+        #: Grids held at zero (indices, finest first): they cost no bits and take no steps.
+        self.dropped: set[int] = set()
 
     def forward(
         self, quantize: Callable[[torch.Tensor], torch.Tensor]
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(the image, channels x H x W in [0, 1] before clamping; the total rate in bits) with the
-        latents passed through ``quantize``."""
-        latents = [quantize(latent.clamp(-LATENT_LIMIT, LATENT_LIMIT)) for latent in self.latents]
+        latents passed through ``quantize``, the dropped grids as their zeros, at no cost."""
+        latents = [
+            latent.detach() if index in self.dropped
+            else quantize(latent.clamp(-LATENT_LIMIT, LATENT_LIMIT))
+            for index, latent in enumerate(self.latents)
+        ]  # fmt: skip
         bits = sum(
-            grid_bits(latent, coarser, self.arm) for latent, coarser in with_coarser(latents)
+            grid_bits(latent, coarser, self.arm)
+            for index, (latent, coarser) in zip(
+                reversed(range(len(latents))), with_coarser(latents), strict=True
+            )
+            if index not in self.dropped
         )
         return self.synthesize(latents), bits
 
@@ -501,6 +511,9 @@ def rounding_share(steps: int) -> float:
 #: Chooses the grids (an exponent per GROUPS entry) the networks are fitted on in a fit's
 #: rounding steps, given the model, the image and lambda.
 NetworkGrids = Callable[["OverfitModel", torch.Tensor, float], Sequence[int]]
+#: Zeroes the latent grids of a model that cost more bits than they save in error, given the
+#: image and lambda; returns their indices (finest first).
+IdleGrids = Callable[["OverfitModel", torch.Tensor, float], Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -508,13 +521,16 @@ class FitOptions:
     """How a fit runs: the share of its steps with noisy latents (None: rounding_share's
     complement), the networks' and the latents' learning rates, Adam's decay rates, and
     what chooses the grids the networks are fitted on in the rounding steps (None: they
-    stay unquantized)."""
+    stay unquantized), and what drops idle latent grids after idle_check steps, to be held
+    at zero from then on (None: none are)."""
 
     noise_share: float | None = None
     learning_rate: float = 2e-2
     latent_learning_rate: float = 0.4
     betas: tuple[float, float] = ADAM_BETAS
     network_grids: NetworkGrids | None = None
+    idle_grids: IdleGrids | None = None
+    idle_check: int = 100
 
 
 class Fitting:
@@ -525,8 +541,9 @@ class Fitting:
     Latents move twenty times faster than the networks (or they stay near zero in a short
     fit), both learning rates decaying to zero along a cosine. With options.network_grids,
     the rounding steps run the networks on the grids it chooses when they begin
-    (straight-through), and the fit ends with the networks on those grids. Deterministic
-    for a seed on one device.
+    (straight-through), and the fit ends with the networks on those grids. With
+    options.idle_grids, the grids it drops after idle_check steps stay at zero: they cost
+    no bits and their rate is no longer computed. Deterministic for a seed on one device.
     """
 
     def __init__(
@@ -540,6 +557,7 @@ class Fitting:
     ) -> None:
         self.model, self.image, self.lam, self.steps = model, image, lam, steps
         self.network_grids, self.on_grids = options.network_grids, False
+        self.idle_grids, self.idle_check = options.idle_grids, options.idle_check
         share = options.noise_share
         self.noisy_steps = steps * (1 - rounding_share(steps) if share is None else share)
         self.pixels = image.shape[-2] * image.shape[-1]
@@ -564,6 +582,8 @@ class Fitting:
     def step(self) -> None:
         """One step: noisy latents for the first noisy_steps, then straight-through rounding
         (of the networks too, with network_grids)."""
+        if self.idle_grids is not None and self.taken == self.idle_check:
+            self.model.dropped.update(self.idle_grids(self.model, self.image, self.lam))
         if self.taken < self.noisy_steps:
             quantize = functools.partial(with_noise, generator=self.generator)
         else:
