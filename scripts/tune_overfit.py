@@ -2,6 +2,7 @@
 
     python scripts/tune_overfit.py --qualities 4 7 --steps 300 [--latent-steps 0.5 0.25]
         [--synthesis-hiddens 24 16] [--adam-beta2s 0.999 0.95] [--grid-fittings 0 1]
+        [--refine-sweepss 0 1 2]
         [--seeds 0 1] [--jobs 2] [--trials 50 100]
         [--photos plasma-ColorfulCups lomiri-Dragonfly_by_Bolly]
 
@@ -11,9 +12,9 @@ quantizes its networks as the encoder does, and prints each fit's real bpp (late
 their coded sizes), PSNR and loss (total bpp + lambda * 255^2 * MSE of the quantized model, as
 encoding weighs them; lower is better), then each setting's summed loss per quality. A setting
 is one value of each of DEFAULTS (latent step, network widths, learning rates, noise share,
-Adam's decay rates, fitting the networks on their coding grids); every combination of the
-values given is run. Until 2026-11-23 the loss held the latents' bits only and the PSNR
-before the networks were quantized.
+Adam's decay rates, fitting the networks on their coding grids, dropping idle grids, sweeps of
+latent refinement); every combination of the values given is run. Until 2026-11-23 the loss
+held the latents' bits only and the PSNR before the networks were quantized.
 
 --trials K ... scores each fit after K steps as the encoder's choice of a starting network
 does (`fit_best_start`: the rounded model's estimated loss) and prints, for each crop,
@@ -41,18 +42,20 @@ from nccli.codecs.image.overfit import (
     model_shape,
     quality_lambda,
     quality_latent_step,
+    refine_sweeps,
 )
 from nccli.media.image import read_image
 from nccli.models.heap import reused_heap
-from nccli.models.image import overfit, overfit_coding
+from nccli.models.image import overfit, overfit_coding, overfit_refine
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 #: The settings under test and their defaults: the model's latent step and network widths,
 #: FitOptions' learning rates and noise share, Adam's two decay rates, whether the rounding
-#: steps fit the networks on their coding grids (1) or not (0) (None: the encoder's choice for
-#: the quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
+#: steps fit the networks on their coding grids (1) or not (0), when the fit drops idle grids
+#: (0: never), the sweeps of latent refinement after it (None: the encoder's choice for the
+#: quality, crop and step count). A flag --<name>s (dashes for underscores) takes the
 #: values to compare.
 DEFAULTS: dict[str, float | None] = {
     "latent_step": None,
@@ -66,6 +69,7 @@ DEFAULTS: dict[str, float | None] = {
     "adam_beta2": overfit.ADAM_BETAS[1],
     "grid_fitting": None,
     "idle_check": None,
+    "refine_sweeps": None,
 }
 
 #: The settings that are network widths (OverfitShape's fields).
@@ -131,6 +135,8 @@ def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
     step = options.pop("latent_step") or quality_latent_step(fit.quality)
     betas = (options.pop("adam_beta1"), options.pop("adam_beta2"))
     grid_fitting, idle_check = options.pop("grid_fitting"), options.pop("idle_check")
+    sweeps = options.pop("refine_sweeps")
+    sweeps = refine_sweeps(fit.steps) if sweeps is None else int(sweeps)
     encoder = fit_options(fit.steps)
     if grid_fitting is None:
         network_grids = encoder.network_grids
@@ -158,6 +164,7 @@ def run(fit: Fit, trials: tuple[int, ...] = ()) -> Result:
             scores[trial] = fitting.loss()
         fitting.finish()
         steps = overfit_coding.quantize_for_coding(model, image, lam)
+        overfit_refine.refine_latents(model, image, lam, sweeps)
     seconds = time.perf_counter() - start
     psnr = overfit.evaluate(model, image).psnr
     pixels = fit.crop[0] * fit.crop[1]
@@ -210,6 +217,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--trials", type=int, nargs="+", default=[], metavar="STEPS")
     args = parser.parse_args()
+    if any(trial < 1 for trial in args.trials):
+        raise SystemExit("--trials: step counts are 1 or more")
     photos = [args.folder / f"{name}.png" for name in args.photos]
     for photo in photos:
         if not photo.is_file():
@@ -228,8 +237,6 @@ def main() -> None:
             args.qualities, settings, photos, args.seeds
         )
     ]
-    if any(trial < 1 for trial in args.trials):
-        raise SystemExit("--trials: step counts are 1 or more")
     totals: dict[tuple[float, str], float] = {}
     results = []
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -293,6 +293,7 @@ def test_progress_is_reported(small):
     with reporting(lambda done, status: seen.append((done, status))):
         api.encode(small, "nc-overfit", **FAST)
     assert seen[-1][0] == 1.0 and "bpp" in seen[0][1]
+    assert any(status == "refining latents" and done < 1.0 for done, status in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
 
 

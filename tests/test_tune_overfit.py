@@ -38,3 +38,13 @@ def test_each_trial_names_the_seed_it_picks_and_what_that_costs():
     assert "+9.09% against the mean" in fifty
     assert "step 100 picks seed 0 (best: seed 0), final loss +0.00% over the best" in hundred
     assert tune.trial_picks(results[:1]) == []  # one seed: nothing to pick
+
+
+def test_latent_refinement_is_a_setting_that_lowers_the_loss():
+    tune = load_script("tune_overfit")
+    setting = {**tune.DEFAULTS, "refine_sweeps": 0}
+    plain = tune.run(tune.Fit(CUPS, (32, 48), 5.0, 0, 12, tuple(setting.items())))
+    setting["refine_sweeps"] = None  # the encoder's: one sweep after 12 steps
+    refined = tune.run(tune.Fit(CUPS, (32, 48), 5.0, 0, 12, tuple(setting.items())))
+    assert refined.loss < plain.loss
+    assert refined.networks == plain.networks  # the networks are left as they were

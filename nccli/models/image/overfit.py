@@ -472,9 +472,16 @@ def grid_bits(
 
 def laplace_bits(values: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """Bits of values under discretised Laplace(mean, scale) distributions, summed."""
+    return laplace_position_bits(values, mean, scale).sum()
+
+
+def laplace_position_bits(
+    values: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
+    """Bits of each value under its discretised Laplace(mean, scale) distribution."""
     centred = values - mean
     probability = _laplace_cdf(centred + 0.5, scale) - _laplace_cdf(centred - 0.5, scale)
-    return -torch.log2(probability.clamp(min=2**-30)).sum()
+    return -torch.log2(probability.clamp(min=2**-30))
 
 
 def _laplace_cdf(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
