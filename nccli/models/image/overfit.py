@@ -209,15 +209,19 @@ def _bicubic_matrix(
 
 
 @torch.no_grad()
-def render(model: OverfitModel, latents: list[torch.Tensor]) -> torch.Tensor:
+def render(
+    model: OverfitModel, latents: list[torch.Tensor], kept: Sequence[int] | None = None
+) -> torch.Tensor:
     """``model.synthesize(latents)`` for decoding, about three times as fast on a CPU: grids that
-    are all zero are skipped, the latent step is folded into the first layer, and the layers
-    run channels-first on bands of rows of about PIXELS_PER_BAND pixels (their activations
-    stay in cache). The 3x3 layer is one matrix product giving every tap's contribution at
-    every pixel of the band and its border, then nine shifted sums."""
+    are all zero are skipped (or all but ``kept``, which must hold the others), the latent
+    step is folded into the first layer, and the layers run channels-first on bands of rows
+    of about PIXELS_PER_BAND pixels (their activations stay in cache). The 3x3 layer is one
+    matrix product giving every tap's contribution at every pixel of the band and its
+    border, then nine shifted sums."""
     height, width = model.size
     first, activation, second, _, last = model.synthesis
-    kept = [i for i, latent in enumerate(latents) if latent.any()]
+    if kept is None:
+        kept = [i for i, latent in enumerate(latents) if latent.any()]
     stacked = torch.empty(len(kept), height + 2, width + 2)
     for channel, index in enumerate(kept):
         grid = latents[index][0, 0]
