@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from nccli.models.image.overfit import (
     LATENT_LIMIT,
@@ -180,17 +179,18 @@ class _Cells:
         size: tuple[int, int],
         scale: float | None,
     ) -> None:
-        rows, columns = -(-(h - oy) // SPACING), -(-(w - ox) // SPACING)
-        self.rows = _nearest(_coordinates(size[0], h, scale), oy, rows).to(device)
-        self.columns = _nearest(_coordinates(size[1], w, scale), ox, columns).to(device)
+        self.count = (-(-(h - oy) // SPACING), -(-(w - ox) // SPACING))
+        self.rows = _nearest(_coordinates(size[0], h, scale), oy, self.count[0]).to(device)
+        self.columns = _nearest(_coordinates(size[1], w, scale), ox, self.count[1]).to(device)
 
     def sum(self, values: torch.Tensor) -> torch.Tensor:
         """The map's values summed per lattice point (rows x columns)."""
-        return self.rows @ values @ self.columns.T
+        by_rows = values.new_zeros(self.count[0], values.shape[1]).index_add_(0, self.rows, values)
+        return by_rows.new_zeros(self.count).index_add_(1, self.columns, by_rows)
 
     def spread(self, points: torch.Tensor) -> torch.Tensor:
         """Which elements of the map belong to the lattice points set in ``points``."""
-        return (self.rows.T @ points.to(self.rows.dtype) @ self.columns) > 0
+        return points[self.rows][:, self.columns]
 
 
 def _coordinates(length: int, grid_length: int, scale: float | None) -> torch.Tensor:
@@ -202,6 +202,5 @@ def _coordinates(length: int, grid_length: int, scale: float | None) -> torch.Te
 
 
 def _nearest(coordinates: torch.Tensor, offset: int, count: int) -> torch.Tensor:
-    """count x len(coordinates): one-hot of each coordinate's nearest lattice point."""
-    index = torch.round((coordinates - offset) / SPACING).clamp(0, count - 1).long()
-    return F.one_hot(index, count).T.float()
+    """The index of each coordinate's nearest lattice point (of ``count`` along the axis)."""
+    return torch.round((coordinates - offset) / SPACING).clamp(0, count - 1).long()
