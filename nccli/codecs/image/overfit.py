@@ -74,12 +74,13 @@ NETWORK_GRIDS_FROM_STEPS = 200
 IDLE_CHECK_STEP = 100
 
 #: Sweeps of latent refinement (overfit_refine) after a fit of at least so many steps: on
-#: 256x384 crops of four validation photos at 200 steps, the first sweep lowered the loss by
-#: 3.9-8.9 %, the second by 0.6-1.7 % more (docs/notes/nc-overfit.md).
-REFINE_SWEEPS = {0: 1, STARTS_FROM_STEPS: 2}
-#: A sweep of refinement costs about as much time as this many fitting steps, the progress
-#: bar's measure of the work left.
-SWEEP_STEPS = 100
+#: 256x384 crops of four validation photos at qualities 3, 5 and 7 and 200 steps, one sweep
+#: lowered the loss by 3.7-12.0 %, a second by 0.6-3.8 % more, a third by 0.1-1.2 % more
+#: (docs/notes/nc-overfit.md).
+REFINE_SWEEPS = {0: 1, STARTS_FROM_STEPS: 2, EFFORTS["max"]: 3}
+#: A sweep takes about as long as this many fitting steps (the progress bar's measure of the
+#: work): 28-32 s against 163 s for 200 steps (Dragonfly 768x512, quality 5, 2 threads).
+SWEEP_STEPS = 40
 
 QUALITY = Param("quality", float, 1, 8, 4, "rate-distortion trade-off: +1 doubles lambda")
 SEED = Param("seed", int, 0, 2**31 - 1, 0, "seed of the initial networks and the fitting noise")
