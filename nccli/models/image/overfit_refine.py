@@ -54,8 +54,7 @@ def refine_latents(
     """Move the model's latents (rounded first) one step at a time, in place, while that lowers
     the estimated bits + lam * 255^2 * squared error, for ``sweeps`` sweeps over the coded
     grids among the REFINED_GRIDS finest (all-zero ones stay so); returns how many moves
-    were kept. ``on_progress`` hears
-    the fraction done after each grid."""
+    were kept. ``on_progress`` hears the fraction done after each grid."""
     latents = [torch.round(grid.clamp(-LATENT_LIMIT, LATENT_LIMIT)) for grid in model.latents]
     coded = [index for index, grid in enumerate(latents) if grid.any()]
     state = _Loss(model, image, lam, latents, coded)
