@@ -10,7 +10,8 @@ there is one, else the CPU; --device as for nccli), and runs the anchors, nc-pho
 WebP, AVIF and JPEG 2000, over their sweeps on the same photos (nccli's evaluation runner).
 All rates are real .ncc file sizes. Writes OUT/NAME.json (every row) and OUT/NAME.md (NAME:
 overfit-rd): BD-rates (PSNR-RGB, MS-SSIM) of nc-overfit at each effort against every other
-codec, the same on each photo alone (PSNR-RGB: where one photo departs from the means), mean
+codec with the PSNR interval where both have points (the only one a BD-rate speaks of),
+the same on each photo alone (PSNR-RGB: where one photo departs from the means), mean
 bpp, PSNR and encode/decode seconds per setting, with the encode seconds over those of a
 WebP encode of the same photo timed just before it (quality 75, the median of WEBP_RUNS), a
 yardstick of the machine's speed, which drifts by tens of per cent from day to day.
@@ -186,6 +187,13 @@ def timing(entries: list[dict]) -> list[float | None]:
     return [encode, decode, statistics.mean(over_webp) if len(over_webp) == len(entries) else None]
 
 
+def psnr_span(entries: list[BDEntry], codec: str) -> str:
+    """The PSNR-RGB interval a codec's BD-rate was integrated over (where both curves have
+    points), as a table cell."""
+    (entry,) = [e for e in entries if e.codec == codec and e.metric == "psnr"]
+    return "-" if entry.low is None or entry.high is None else f"{entry.low:.1f}-{entry.high:.1f}"
+
+
 def markdown(
     summaries: list[Summary],
     efforts: list[str],
@@ -208,12 +216,12 @@ def markdown(
         "",
         "## BD-rate of nc-overfit (negative: fewer bits at equal quality)",
         "",
-        "| effort | anchor | " + " | ".join(METRICS.values()) + " |",
-        "|---|---|" + "---:|" * len(METRICS),
+        "| effort | anchor | " + " | ".join(METRICS.values()) + " | over PSNR-RGB (dB) |",
+        "|---|---|" + "---:|" * (len(METRICS) + 1),
     ]
     for anchor, entries in bd.items():
         for codec in sorted({e.codec for e in entries if e.codec.startswith(CODEC)}):
-            cells = bd_cells(entries, codec, METRICS)
+            cells = [*bd_cells(entries, codec, METRICS), psnr_span(entries, codec)]
             lines.append(f"| {codec.split()[-1]} | {anchor} | " + " | ".join(cells) + " |")
     lines += ["", "## BD-rate of nc-overfit per photo (PSNR-RGB)", ""]
     lines += ["| photo | effort | " + " | ".join(photo_bd) + " |"]

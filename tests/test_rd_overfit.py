@@ -13,6 +13,8 @@ import pytest
 from conftest import load_script
 from PIL import Image
 
+from nccli.evaluation.bd import BDEntry
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rd_overfit.py"
 CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
@@ -100,6 +102,17 @@ def test_encode_times_are_read_against_webp_where_every_encode_has_its_anchor():
     older = {"encode_s": 500.0, "decode_s": 0.375}  # stored before the anchor was
     assert timing([anchored, {**anchored, "encode_s": 500.0}]) == [400.0, 0.125, 1600.0]
     assert timing([anchored, older]) == [400.0, 0.25, None]
+
+
+def test_each_bd_rate_names_the_psnr_interval_it_speaks_of():
+    psnr_span = load_script("rd_overfit").psnr_span
+    entries = [
+        BDEntry("nc-overfit fast", "webp", "psnr", -21.6, 32.43, 35.94, 0.4),
+        BDEntry("nc-overfit fast", "webp", "ms_ssim", -6.6, 0.9, 0.95, 0.5),
+        BDEntry("nc-overfit default", "webp", "psnr", None, note="needs two rate points"),
+    ]
+    assert psnr_span(entries, "nc-overfit fast") == "32.4-35.9"
+    assert psnr_span(entries, "nc-overfit default") == "-"
 
 
 CODE = '''"""Module."""

@@ -10,27 +10,46 @@ from pathlib import Path
 
 from PIL import Image
 
+from nccli.evaluation.bd import BDEntry
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "rd_report.py"
 CUPS = ROOT / "tests" / "fixtures" / "photos" / "cups.png"
 
 
-def test_a_second_report_takes_every_result_from_the_cache(tmp_path):
+def run_report(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    """Run the report on a 64x48 crop of the cups photo, its cache under ``tmp_path``: its
+    JSON and its markdown."""
     photos, out = tmp_path / "photos", tmp_path / "out"
-    photos.mkdir()
-    Image.open(CUPS).crop((0, 0, 64, 48)).save(photos / "cups.png")
+    if not photos.exists():
+        photos.mkdir()
+        Image.open(CUPS).crop((0, 0, 64, 48)).save(photos / "cups.png")
     env = {**os.environ, "NCCLI_HOME": str(tmp_path / "home")}
-    results, markdowns = [], []
-    for args in ([], [], ["--no-cache", "-j", "2"]):
-        command = [sys.executable, SCRIPT, "--photos", photos, "--out", out, *args]
-        run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
-        assert run.returncode == 0, run.stderr
-        results.append(json.loads((out / "image-rd.json").read_text())["results"])
-        markdowns.append((out / "README.md").read_text())
-    first, second, fresh = results
+    command = [sys.executable, SCRIPT, "--photos", photos, "--out", out, *args]
+    run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert run.returncode == 0, run.stderr
+    return json.loads((out / "image-rd.json").read_text()), (out / "README.md").read_text()
+
+
+def test_a_second_report_takes_every_result_from_the_cache(tmp_path):
+    reports = [run_report(tmp_path, *args) for args in ([], [], ["--no-cache", "-j", "2"])]
+    first, second, fresh = (report["results"] for report, _ in reports)
     codecs = {"nc-photo", "nc-photo fast", "webp", "jpeg", "avif", "jpeg2000"}
     assert {r["codec"] for r in fresh} == codecs
     assert not any(r["cached"] for r in first + fresh) and all(r["cached"] for r in second)
     assert [{**r, "cached": False} for r in second] == first == fresh  # two workers: same bits
-    assert f"0 of {len(first)} results from" in markdowns[0]
-    assert f"{len(first)} of {len(first)} results from" in markdowns[1]
+    assert f"0 of {len(first)} results from" in reports[0][1]
+    assert f"{len(first)} of {len(first)} results from" in reports[1][1]
+
+
+def test_the_markdown_tables_show_the_json_bd_rates(tmp_path):
+    report, text = run_report(tmp_path)
+    lines = text.splitlines()
+    metrics = ("psnr", "ms_ssim", "psnr_y")
+    assert len(report["bd_rates"]) == 4
+    for codec, heading in (("nc-photo", "default effort"), ("nc-photo fast", "--effort fast")):
+        start = next(i for i, line in enumerate(lines) if heading in line)
+        for anchor, entries in report["bd_rates"].items():
+            by_metric = {e["metric"]: BDEntry(**e) for e in entries if e["codec"] == codec}
+            row = f"| {anchor} | " + " | ".join(by_metric[m].text() for m in metrics) + " |"
+            assert row in lines[start : start + 8], (codec, anchor)
